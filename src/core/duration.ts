@@ -9,6 +9,9 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
 
+/** A whole duration text: one or more number-unit parts, e.g. "1h30m". Also exported in the config's JSON Schema. */
+export const DURATION_PATTERN = /^(\d+(\.\d+)?(ms|s|m|h|d|w))+$/;
+
 /** Parses "500ms", "15s", "5m", "4h", "14d", "1w", or a sum such as "1h30m"; returns undefined if malformed. */
 export function parseDurationMs(text: string): number | undefined {
   const parts = text.trim().match(/\d+(?:\.\d+)?(?:ms|s|m|h|d|w)/g);

@@ -1,0 +1,43 @@
+import type { RuleSpec } from "./rules.js";
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+const DISK_SUMMARY = "{{tags.path}} on {{tags.host}} full in {{eta}} ({{eta_low}} – {{eta_high}})";
+
+/** Rules that run with no configuration. Names follow Telegraf's measurements and fields. */
+export const defaultRules: RuleSpec[] = [
+  {
+    name: "disk_full_24h",
+    severity: "warning",
+    match: { measurement: "disk", field: "used_percent" },
+    threshold: { value: 100 },
+    horizonMs: 24 * HOUR_MS,
+    forMs: 10 * MINUTE_MS,
+    windowMs: 6 * HOUR_MS,
+    minSamples: 10,
+    summary: DISK_SUMMARY,
+  },
+  {
+    name: "disk_full_4h",
+    severity: "critical",
+    match: { measurement: "disk", field: "used_percent" },
+    threshold: { value: 100 },
+    horizonMs: 4 * HOUR_MS,
+    forMs: 5 * MINUTE_MS,
+    windowMs: 6 * HOUR_MS,
+    minSamples: 10,
+    summary: DISK_SUMMARY,
+  },
+  {
+    name: "process_memory_limit",
+    severity: "warning",
+    match: { measurement: "procstat", field: "memory_rss" },
+    threshold: { field: "memory_limit" },
+    horizonMs: 4 * HOUR_MS,
+    forMs: 5 * MINUTE_MS,
+    windowMs: 2 * HOUR_MS,
+    minSamples: 10,
+    summary: "{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its memory limit in {{eta}} ({{eta_low}} – {{eta_high}})",
+  },
+];

@@ -1,0 +1,443 @@
+import type { Logger } from "pino";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Alert, PointSink, Prediction } from "../core/contracts.js";
+import { AnsaiError, ErrorCodes } from "../core/errors.js";
+import { seriesKey, type FieldValue, type Point } from "../core/point.js";
+import { LinearTrend, type TrendForecast } from "./models/linear-trend.js";
+import {
+  INACTIVE,
+  alertCondition,
+  compileRule,
+  renderSummary,
+  ruleMatches,
+  stepAlert,
+  type AlertLifecycle,
+  type CompiledRule,
+  type RuleHealth,
+  type RuleSpec,
+} from "./rules.js";
+
+export interface AnalyzerOptions {
+  rules: RuleSpec[];
+  log: Logger;
+  /** prom-client registry for the analyzer's own metrics; never the global one. */
+  registry?: Registry;
+  /** How long resolved alerts stay visible (ms). Default 15 minutes. */
+  resolvedRetentionMs?: number;
+}
+
+export interface EvaluationResult {
+  /** Every prediction made in this evaluation. */
+  predictions: Prediction[];
+  /** Alerts whose state changed in this evaluation (entered pending, firing or resolved). */
+  transitions: Alert[];
+}
+
+export interface Analyzer extends PointSink {
+  /** Observes points: updates the model of every (rule, series) whose match fits. */
+  write(points: readonly Point[]): void;
+  /** Predicts every watched series at `nowMs` and advances alert lifecycles. */
+  evaluate(nowMs: number): EvaluationResult;
+  /** Latest prediction per (rule, series), by ETA ascending, nulls last. */
+  predictions(): Prediction[];
+  /** Pending, firing and recently resolved alerts. */
+  alerts(): Alert[];
+  ruleHealth(): RuleHealth[];
+}
+
+/** Model name carried by predictions of the linear trend. */
+export const LINEAR_TREND_MODEL = "linear_trend";
+
+const DEFAULT_RESOLVED_RETENTION_MS = 15 * 60_000;
+/** Stale series are swept at most this often (ms of evaluation time). */
+const SWEEP_INTERVAL_MS = 60_000;
+/** A series unseen for this many windows is forgotten (model slot freed). */
+const EVICT_AFTER_WINDOWS = 2;
+/** The raw point-key cache is cleared when it grows past this. */
+const ROUTE_CACHE_LIMIT = 1_000_000;
+
+interface RuleRuntime {
+  compiled: CompiledRule;
+  model: LinearTrend;
+  bindings: Binding[];
+  health: RuleHealth;
+}
+
+/** One rule watching one series. Objects per series, never per sample. */
+interface Binding {
+  rule: RuleRuntime;
+  entry: SeriesEntry;
+  slot: number;
+  /** Latest value of the rule's threshold field; NaN until seen. */
+  threshold: number;
+  prediction: Prediction | null;
+  lifecycle: AlertLifecycle;
+  alert: Alert | null;
+  dead: boolean;
+}
+
+interface SeriesEntry {
+  key: string;
+  measurement: string;
+  tags: Readonly<Record<string, string>>;
+  field: string;
+  bindings: Binding[];
+  /** Model slot per model (window) watching this series. */
+  slots: Map<LinearTrend, number>;
+  /** Time of the point that created the entry (ms). */
+  createdMs: number;
+}
+
+/** What one field of a point feeds: model slots to update and bindings whose threshold it is. */
+interface FieldRoute {
+  field: string;
+  models: LinearTrend[];
+  slots: number[];
+  thresholdTargets: Binding[];
+}
+
+type PointRoute = readonly FieldRoute[];
+const NO_ROUTE: PointRoute = Object.freeze([]);
+
+interface Metrics {
+  samples: Counter;
+  evalDuration: Histogram<"rule">;
+  alerts: Gauge<"state">;
+}
+
+export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
+  const log = opts.log.child({ component: "analyzer" });
+  const keepResolvedMs = opts.resolvedRetentionMs ?? DEFAULT_RESOLVED_RETENTION_MS;
+  const models = new Map<number, LinearTrend>();
+  const rules: RuleRuntime[] = [];
+  const names = new Set<string>();
+  for (const spec of opts.rules) {
+    const compiled = compileRule(spec);
+    if (names.has(spec.name)) {
+      throw new AnsaiError(ErrorCodes.CONFIG_INVALID, `rule "${spec.name}" is defined twice`, "Give every rule a unique name.");
+    }
+    names.add(spec.name);
+    let model = models.get(spec.windowMs);
+    if (!model) {
+      model = new LinearTrend(spec.windowMs);
+      models.set(spec.windowMs, model);
+    }
+    const health: RuleHealth = { rule: spec.name, lastEvaluationMs: null, lastDurationMs: null, lastError: null, series: 0 };
+    rules.push({ compiled, model, bindings: [], health });
+  }
+
+  const entries = new Map<string, SeriesEntry>();
+  const routes = new Map<string, PointRoute>();
+  const active = new Set<Binding>();
+  let lastSweepMs = -Infinity;
+  const metrics = opts.registry ? createMetrics(opts.registry, () => entries.size) : undefined;
+
+  function routeFor(p: Point): PointRoute {
+    // Raw key in the point's own tag order: no sort, no escaping; maps to the canonical key on a miss.
+    let raw = p.measurement;
+    const tags = p.tags;
+    for (const k in tags) raw += `\u0001${k}\u0002${tags[k]}`;
+    let route = routes.get(raw);
+    if (route === undefined) {
+      route = buildRoute(p);
+      if (routes.size >= ROUTE_CACHE_LIMIT) routes.clear();
+      routes.set(raw, route);
+    }
+    return route;
+  }
+
+  function buildRoute(p: Point): PointRoute {
+    const byField = new Map<string, FieldRoute>();
+    const routeOf = (field: string): FieldRoute => {
+      let r = byField.get(field);
+      if (!r) {
+        r = { field, models: [], slots: [], thresholdTargets: [] };
+        byField.set(field, r);
+      }
+      return r;
+    };
+    for (const rule of rules) {
+      if (!ruleMatches(rule.compiled, p.measurement, p.tags)) continue;
+      const binding = bindingFor(rule, p);
+      const fr = routeOf(rule.compiled.spec.match.field);
+      // Rules sharing a window share the slot: update it once per sample.
+      if (!fr.slots.some((s, i) => s === binding.slot && fr.models[i] === rule.model)) {
+        fr.models.push(rule.model);
+        fr.slots.push(binding.slot);
+      }
+      if (rule.compiled.thresholdField !== null) routeOf(rule.compiled.thresholdField).thresholdTargets.push(binding);
+    }
+    return byField.size === 0 ? NO_ROUTE : [...byField.values()];
+  }
+
+  function bindingFor(rule: RuleRuntime, p: Point): Binding {
+    const field = rule.compiled.spec.match.field;
+    const key = seriesKey(p.measurement, p.tags, field);
+    let entry = entries.get(key);
+    if (!entry) {
+      entry = {
+        key,
+        measurement: p.measurement,
+        tags: Object.freeze({ ...p.tags }),
+        field,
+        bindings: [],
+        slots: new Map(),
+        createdMs: p.timeMs,
+      };
+      entries.set(key, entry);
+    }
+    const existing = entry.bindings.find((b) => b.rule === rule);
+    if (existing) return existing;
+    let slot = entry.slots.get(rule.model);
+    if (slot === undefined) {
+      slot = rule.model.allocate();
+      entry.slots.set(rule.model, slot);
+    }
+    const binding: Binding = {
+      rule,
+      entry,
+      slot,
+      threshold: NaN,
+      prediction: null,
+      lifecycle: INACTIVE,
+      alert: null,
+      dead: false,
+    };
+    entry.bindings.push(binding);
+    rule.bindings.push(binding);
+    return binding;
+  }
+
+  function write(points: readonly Point[]): void {
+    let samples = 0;
+    for (const p of points) {
+      const route = routeFor(p);
+      if (route.length === 0) continue;
+      const fields = p.fields;
+      for (const fr of route) {
+        const v: FieldValue | undefined = fields[fr.field];
+        if (typeof v !== "number" || !Number.isFinite(v)) continue;
+        for (let i = 0; i < fr.models.length; i++) fr.models[i]!.observe(fr.slots[i]!, p.timeMs, v);
+        for (const b of fr.thresholdTargets) b.threshold = v;
+        samples += fr.models.length;
+      }
+    }
+    if (metrics && samples > 0) metrics.samples.inc(samples);
+  }
+
+  function evaluate(nowMs: number): EvaluationResult {
+    const predictions: Prediction[] = [];
+    const transitions: Alert[] = [];
+    for (const rule of rules) {
+      const started = performance.now();
+      try {
+        evaluateRule(rule, nowMs, predictions, transitions);
+        rule.health.lastError = null;
+      } catch (err) {
+        rule.health.lastError = err instanceof Error ? err.message : String(err);
+        log.error({ err, rule: rule.health.rule }, "rule evaluation failed");
+      }
+      const durationMs = performance.now() - started;
+      rule.health.lastEvaluationMs = nowMs;
+      rule.health.lastDurationMs = durationMs;
+      metrics?.evalDuration.observe({ rule: rule.health.rule }, durationMs / 1000);
+    }
+    if (nowMs - lastSweepMs >= SWEEP_INTERVAL_MS) {
+      lastSweepMs = nowMs;
+      sweep(nowMs);
+    }
+    if (metrics) {
+      const counts = { pending: 0, firing: 0, resolved: 0 };
+      for (const b of active) if (b.alert) counts[b.alert.state]++;
+      for (const [state, n] of Object.entries(counts)) metrics.alerts.set({ state }, n);
+    }
+    return { predictions, transitions };
+  }
+
+  function evaluateRule(rule: RuleRuntime, nowMs: number, predictions: Prediction[], transitions: Alert[]): void {
+    const { spec, thresholdField, thresholdValue } = rule.compiled;
+    const timing = { forMs: spec.forMs, keepResolvedMs };
+    for (const b of rule.bindings) {
+      const threshold = thresholdField !== null && !Number.isNaN(b.threshold) ? b.threshold : thresholdValue;
+      let prediction: Prediction | undefined;
+      if (Number.isFinite(threshold)) {
+        const fc = rule.model.predict(b.slot, nowMs, threshold, spec.horizonMs, spec.minSamples);
+        if (fc) prediction = toPrediction(rule, b.entry, fc, threshold, nowMs);
+      }
+      b.prediction = prediction ?? null;
+      if (prediction) predictions.push(prediction);
+      const prev = b.lifecycle;
+      const next = stepAlert(prev, alertCondition(prediction, nowMs, spec.horizonMs), nowMs, timing);
+      b.lifecycle = next;
+      if (next.phase === "inactive") {
+        if (b.alert) {
+          b.alert = null;
+          active.delete(b);
+        }
+        continue;
+      }
+      // Resolved alerts keep the summary they had when they resolved.
+      if (next === prev && next.phase === "resolved") continue;
+      const shown = prediction ?? b.alert?.prediction;
+      if (!shown) continue;
+      const alert = toAlert(rule, b, next, shown, nowMs);
+      b.alert = alert;
+      active.add(b);
+      if (next.phase !== prev.phase) {
+        transitions.push(alert);
+        log.info(
+          { rule: spec.name, series: b.entry.key, state: alert.state, etaMs: shown.etaMs, severity: spec.severity },
+          `alert ${alert.state}: ${alert.summary}`,
+        );
+      }
+    }
+    rule.health.series = rule.bindings.length;
+  }
+
+  /** Forgets series unseen for EVICT_AFTER_WINDOWS windows whose alerts are all inactive. */
+  function sweep(nowMs: number): void {
+    let evicted = 0;
+    for (const [key, entry] of entries) {
+      const stale = entry.bindings.every((b) => {
+        if (b.lifecycle.phase !== "inactive") return false;
+        const last = b.rule.model.lastTimeMs(b.slot);
+        const seen = Number.isNaN(last) ? entry.createdMs : last;
+        return nowMs - seen > EVICT_AFTER_WINDOWS * b.rule.model.windowMs;
+      });
+      if (!stale) continue;
+      for (const b of entry.bindings) b.dead = true;
+      for (const [model, slot] of entry.slots) model.release(slot);
+      entries.delete(key);
+      evicted++;
+    }
+    if (evicted === 0) return;
+    for (const rule of rules) {
+      rule.bindings = rule.bindings.filter((b) => !b.dead);
+      rule.health.series = rule.bindings.length;
+    }
+    routes.clear();
+    log.debug({ evicted }, "forgot stale series");
+  }
+
+  function predictions(): Prediction[] {
+    const out: Prediction[] = [];
+    for (const rule of rules) for (const b of rule.bindings) if (b.prediction) out.push(b.prediction);
+    return out.sort(byEta);
+  }
+
+  function alerts(): Alert[] {
+    const out: Alert[] = [];
+    for (const b of active) if (b.alert) out.push(b.alert);
+    return out.sort((a, b) => a.activeSinceMs - b.activeSinceMs || a.id.localeCompare(b.id));
+  }
+
+  function ruleHealth(): RuleHealth[] {
+    return rules.map((r) => ({ ...r.health, series: r.bindings.length }));
+  }
+
+  return { write, evaluate, predictions, alerts, ruleHealth };
+}
+
+function byEta(a: Prediction, b: Prediction): number {
+  if (a.etaMs === null) return b.etaMs === null ? 0 : 1;
+  if (b.etaMs === null) return -1;
+  return a.etaMs - b.etaMs;
+}
+
+function toPrediction(
+  rule: RuleRuntime,
+  entry: SeriesEntry,
+  fc: TrendForecast,
+  threshold: number,
+  nowMs: number,
+): Prediction {
+  return {
+    rule: rule.compiled.spec.name,
+    model: LINEAR_TREND_MODEL,
+    series: entry.key,
+    measurement: entry.measurement,
+    tags: entry.tags,
+    field: entry.field,
+    atMs: nowMs,
+    value: fc.lastValue,
+    threshold,
+    slopePerS: fc.slopePerMs * 1000,
+    etaMs: fc.etaMs,
+    etaLowMs: fc.etaLowMs,
+    etaHighMs: fc.etaHighMs,
+    forecastValue: fc.forecastValue,
+    confidence: fc.confidence,
+    samples: fc.samples,
+  };
+}
+
+function toAlert(rule: RuleRuntime, b: Binding, lc: AlertLifecycle, p: Prediction, nowMs: number): Alert {
+  const spec = rule.compiled.spec;
+  return {
+    id: `${spec.name}:${b.entry.key}`,
+    rule: spec.name,
+    severity: spec.severity,
+    state: lc.phase === "inactive" ? "resolved" : lc.phase,
+    series: b.entry.key,
+    // Rule labels add routing context; the series' own tags win so targets stay exact.
+    tags: spec.labels ? { ...spec.labels, ...b.entry.tags } : b.entry.tags,
+    activeSinceMs: lc.activeSinceMs ?? nowMs,
+    firedAtMs: lc.firedAtMs,
+    resolvedAtMs: lc.resolvedAtMs,
+    summary: renderSummary(spec.summary, p, nowMs),
+    prediction: p,
+  };
+}
+
+function createMetrics(registry: Registry, seriesCount: () => number): Metrics {
+  new Gauge({
+    name: "ansai_analyzer_series",
+    help: "Series the analyzer watches.",
+    registers: [registry],
+    collect() {
+      this.set(seriesCount());
+    },
+  });
+  return {
+    samples: new Counter({
+      name: "ansai_analyzer_samples_total",
+      help: "Samples fed to analyzer models.",
+      registers: [registry],
+    }),
+    evalDuration: new Histogram({
+      name: "ansai_rule_evaluation_duration_seconds",
+      help: "Time to evaluate one rule over all its series.",
+      labelNames: ["rule"],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    alerts: new Gauge({
+      name: "ansai_alerts",
+      help: "Alerts by state after the latest evaluation.",
+      labelNames: ["state"],
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * A prediction as a point for the store: measurement `ansai_prediction`, the source tags plus
+ * rule/model/source_measurement/source_field, ETAs as seconds from `atMs` (omitted when null).
+ */
+export function predictionToPoint(p: Prediction): Point {
+  const fields: Record<string, number> = {};
+  if (p.etaMs !== null) fields.eta_s = (p.etaMs - p.atMs) / 1000;
+  if (p.etaLowMs !== null) fields.eta_low_s = (p.etaLowMs - p.atMs) / 1000;
+  if (p.etaHighMs !== null) fields.eta_high_s = (p.etaHighMs - p.atMs) / 1000;
+  fields.slope_per_s = p.slopePerS;
+  fields.forecast_value = p.forecastValue;
+  fields.confidence = p.confidence;
+  fields.threshold = p.threshold;
+  fields.value = p.value;
+  return {
+    measurement: "ansai_prediction",
+    tags: { ...p.tags, rule: p.rule, model: p.model, source_measurement: p.measurement, source_field: p.field },
+    fields,
+    timeMs: p.atMs,
+  };
+}

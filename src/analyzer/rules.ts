@@ -1,0 +1,231 @@
+import type { Prediction, Severity } from "../core/contracts.js";
+import { formatDuration } from "../core/duration.js";
+import { AnsaiError, ErrorCodes } from "../core/errors.js";
+
+/** A predictive rule: alert when a series is forecast to reach a threshold within a horizon. */
+export interface RuleSpec {
+  /** Unique rule name, e.g. "disk_full_4h". */
+  name: string;
+  severity: Severity;
+  /**
+   * Which series the rule watches. Tag values match exactly, or as an anchored regular
+   * expression when written "/regex/" (like Prometheus' `=~`).
+   */
+  match: { measurement: string; field: string; tags?: Record<string, string> };
+  /** A fixed threshold, or the latest value of another field of the same measurement and tags. */
+  threshold: { value: number } | { field: string; fallback?: number };
+  /** Alert when the forecast ETA is within now + horizonMs. */
+  horizonMs: number;
+  /** The condition must hold this long before the alert fires (Prometheus `for`). */
+  forMs: number;
+  /** The model's window (ms). */
+  windowMs: number;
+  /** No prediction before this many samples. */
+  minSamples: number;
+  /**
+   * One line for people. Placeholders: {{tags.X}}, {{value}}, {{threshold}}, {{eta}},
+   * {{eta_low}}, {{eta_high}} (durations from now), {{rule}}, {{series}}.
+   */
+  summary: string;
+  labels?: Record<string, string>;
+}
+
+/** Rule health as the API shows it (Prometheus rules manager style). */
+export interface RuleHealth {
+  rule: string;
+  /** `nowMs` of the latest evaluation. */
+  lastEvaluationMs: number | null;
+  /** Wall time the latest evaluation took (ms). */
+  lastDurationMs: number | null;
+  lastError: string | null;
+  /** Series the rule currently watches. */
+  series: number;
+}
+
+type TagTest = (value: string) => boolean;
+
+/** A rule with its matchers compiled once. */
+export interface CompiledRule {
+  spec: RuleSpec;
+  /** Tag key → test; a point lacking the tag does not match. */
+  tagTests: ReadonlyArray<readonly [string, TagTest]>;
+  /** Field whose latest value is the threshold, or null for a fixed threshold. */
+  thresholdField: string | null;
+  /** The fixed threshold, or the fallback when the field has not been seen (NaN when none). */
+  thresholdValue: number;
+}
+
+const invalid = (rule: string, what: string, hint: string): AnsaiError =>
+  new AnsaiError(ErrorCodes.CONFIG_INVALID, `rule "${rule}": ${what}`, hint);
+
+/** Validates a rule and compiles its matchers; throws ANSAI_CONFIG_INVALID with a fix. */
+export function compileRule(spec: RuleSpec): CompiledRule {
+  const name = spec.name;
+  if (!name) throw invalid("(unnamed)", "name is empty", "Give every rule a unique name, e.g. disk_full_4h.");
+  for (const key of ["horizonMs", "windowMs"] as const) {
+    if (!(spec[key] > 0)) throw invalid(name, `${key} must be > 0, got ${spec[key]}`, "Use a duration such as 4h.");
+  }
+  if (!(spec.forMs >= 0)) throw invalid(name, `forMs must be ≥ 0, got ${spec.forMs}`, "Use 0 to fire at once.");
+  if (!(spec.minSamples >= 3)) {
+    throw invalid(name, `minSamples must be ≥ 3, got ${spec.minSamples}`, "A trend with an interval needs 3 samples.");
+  }
+  const tagTests: Array<readonly [string, TagTest]> = [];
+  for (const [key, pattern] of Object.entries(spec.match.tags ?? {})) {
+    tagTests.push([key, compileTagTest(name, key, pattern)]);
+  }
+  if ("field" in spec.threshold) {
+    const fallback = spec.threshold.fallback;
+    return { spec, tagTests, thresholdField: spec.threshold.field, thresholdValue: fallback ?? NaN };
+  }
+  if (!Number.isFinite(spec.threshold.value)) {
+    throw invalid(name, `threshold.value must be a number`, "Set threshold: {value: 100} or {field: memory_limit}.");
+  }
+  return { spec, tagTests, thresholdField: null, thresholdValue: spec.threshold.value };
+}
+
+function compileTagTest(rule: string, key: string, pattern: string): TagTest {
+  if (pattern.length >= 2 && pattern.startsWith("/") && pattern.endsWith("/")) {
+    try {
+      const re = new RegExp(`^(?:${pattern.slice(1, -1)})$`);
+      return (v) => re.test(v);
+    } catch (err) {
+      throw invalid(
+        rule,
+        `tag "${key}" pattern ${pattern} is not a valid regular expression (${(err as Error).message})`,
+        "Fix the expression between the slashes, or drop the slashes to match the value exactly.",
+      );
+    }
+  }
+  return (v) => v === pattern;
+}
+
+/** Whether a point's measurement and tags fit the rule (the field is checked separately). */
+export function ruleMatches(rule: CompiledRule, measurement: string, tags: Readonly<Record<string, string>>): boolean {
+  if (measurement !== rule.spec.match.measurement) return false;
+  for (const [key, test] of rule.tagTests) {
+    const v = tags[key];
+    if (v === undefined || !test(v)) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alert lifecycle: a pure state machine.
+
+export type AlertPhase = "inactive" | "pending" | "firing" | "resolved";
+
+export interface AlertLifecycle {
+  phase: AlertPhase;
+  /** When the condition first held in this episode (ms); null when inactive. */
+  activeSinceMs: number | null;
+  firedAtMs: number | null;
+  resolvedAtMs: number | null;
+}
+
+export const INACTIVE: AlertLifecycle = Object.freeze({
+  phase: "inactive",
+  activeSinceMs: null,
+  firedAtMs: null,
+  resolvedAtMs: null,
+});
+
+/** What the rule saw this evaluation. */
+export interface AlertCondition {
+  /** The condition proper: a prediction exists and its ETA ≤ now + horizon. */
+  active: boolean;
+  /** The looser condition that keeps a firing alert firing (ETA ≤ now + 1.25 × horizon). */
+  keepFiring: boolean;
+}
+
+export interface LifecycleTiming {
+  forMs: number;
+  /** How long a resolved alert stays visible before it is dropped. */
+  keepResolvedMs: number;
+}
+
+/** Firing alerts resolve only once the ETA moves beyond this many horizons (hysteresis). */
+export const RESOLVE_HORIZON_FACTOR = 1.25;
+
+/** Evaluates the condition for a prediction (or its absence) at `nowMs`. */
+export function alertCondition(prediction: Prediction | undefined, nowMs: number, horizonMs: number): AlertCondition {
+  const eta = prediction?.etaMs ?? null;
+  if (eta === null) return { active: false, keepFiring: false };
+  return { active: eta <= nowMs + horizonMs, keepFiring: eta <= nowMs + RESOLVE_HORIZON_FACTOR * horizonMs };
+}
+
+/**
+ * Next lifecycle state: inactive → pending → firing (after `forMs`) → resolved → inactive
+ * (after `keepResolvedMs`). A pending alert whose condition fails goes straight back to
+ * inactive; a resolved alert whose condition holds again starts a new episode.
+ */
+export function stepAlert(
+  prev: AlertLifecycle,
+  cond: AlertCondition,
+  nowMs: number,
+  timing: LifecycleTiming,
+): AlertLifecycle {
+  switch (prev.phase) {
+    case "inactive":
+    case "resolved": {
+      if (cond.active) return startEpisode(nowMs, timing);
+      if (prev.phase === "resolved" && nowMs - (prev.resolvedAtMs ?? nowMs) >= timing.keepResolvedMs) return INACTIVE;
+      return prev;
+    }
+    case "pending": {
+      if (!cond.active) return INACTIVE;
+      const since = prev.activeSinceMs ?? nowMs;
+      if (nowMs - since >= timing.forMs) return { ...prev, phase: "firing", firedAtMs: nowMs };
+      return prev;
+    }
+    case "firing": {
+      if (cond.keepFiring) return prev;
+      return { ...prev, phase: "resolved", resolvedAtMs: nowMs };
+    }
+  }
+}
+
+function startEpisode(nowMs: number, timing: LifecycleTiming): AlertLifecycle {
+  if (timing.forMs <= 0) return { phase: "firing", activeSinceMs: nowMs, firedAtMs: nowMs, resolvedAtMs: null };
+  return { phase: "pending", activeSinceMs: nowMs, firedAtMs: null, resolvedAtMs: null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries.
+
+const PLACEHOLDER = /\{\{\s*([a-zA-Z_][\w.-]*)\s*\}\}/g;
+
+/** Renders a number for people: integers as is, others with at most two decimals. */
+export function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v) || Math.abs(v) >= 1000) return String(Math.round(v));
+  return String(Number(v.toFixed(2)));
+}
+
+/**
+ * Fills a summary template. Durations are from `nowMs`: a null ETA renders "never", a null
+ * eta_high "unbounded"; unknown placeholders and missing tags render as "".
+ */
+export function renderSummary(template: string, p: Prediction, nowMs: number): string {
+  const dur = (ms: number | null, none: string): string => (ms === null ? none : formatDuration(Math.max(0, ms - nowMs)));
+  return template.replace(PLACEHOLDER, (_, name: string) => {
+    if (name.startsWith("tags.")) return p.tags[name.slice(5)] ?? "";
+    switch (name) {
+      case "value":
+        return formatValue(p.value);
+      case "threshold":
+        return formatValue(p.threshold);
+      case "eta":
+        return dur(p.etaMs, "never");
+      case "eta_low":
+        return dur(p.etaLowMs, "never");
+      case "eta_high":
+        return dur(p.etaHighMs, "unbounded");
+      case "rule":
+        return p.rule;
+      case "series":
+        return p.series;
+      default:
+        return "";
+    }
+  });
+}

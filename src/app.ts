@@ -1,0 +1,269 @@
+import os from "node:os";
+import path from "node:path";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { defaultRules } from "./analyzer/default-rules.js";
+import { createAnalyzer, predictionToPoint, type Analyzer } from "./analyzer/engine.js";
+import type { RuleSpec } from "./analyzer/rules.js";
+import { buildApi } from "./api/server.js";
+import { createCollectors } from "./collector/index.js";
+import { durationMs, type Config } from "./config/schema.js";
+import { systemClock, type Clock, type Collector, type Store } from "./core/contracts.js";
+import type { Point } from "./core/point.js";
+import { AnsaiError, ErrorCodes } from "./core/errors.js";
+import { createAction } from "./remediator/actions/index.js";
+import { Journal } from "./remediator/journal.js";
+import { createRemediator, type Remediator } from "./remediator/remediator.js";
+import { openEmbeddedStore } from "./store/embedded.js";
+
+export interface AppOptions {
+  config: Config;
+  /** Directory `data_dir` is resolved against. */
+  cwd: string;
+  log: Logger;
+  version: string;
+  clock?: Clock;
+  /** Environment handed to actions (PATH, HOME, ...); the CLI passes process.env. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface RunningApp {
+  /** Base URL of the API, e.g. http://127.0.0.1:9847. */
+  url: string;
+  host: string;
+  dataDir: string;
+  watching: WatchSummary;
+  analyzer: Analyzer;
+  store: Store;
+  /** Stops the loops, waits for running actions, flushes the store and closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface WatchSummary {
+  collectors: string[];
+  mounts: string[] | "all real mounts";
+  processes: string;
+  rules: string[];
+  remediation: string;
+}
+
+/** Turns config rules into analyzer rules; a configured rule replaces a default of the same name. */
+export function effectiveRules(config: Config): RuleSpec[] {
+  const configured: RuleSpec[] = config.analyzer.rules.map((r) => ({
+    name: r.name,
+    severity: r.severity,
+    match: { measurement: r.measurement, field: r.field, tags: { ...r.tags } },
+    threshold: typeof r.threshold === "number" ? { value: r.threshold } : { ...r.threshold },
+    horizonMs: durationMs(r.horizon),
+    forMs: durationMs(r.for),
+    windowMs: durationMs(r.window),
+    minSamples: r.min_samples,
+    summary: r.summary,
+    labels: { ...r.labels },
+  }));
+  const names = new Set(configured.map((r) => r.name));
+  const defaults = config.analyzer.default_rules ? defaultRules.filter((r) => !names.has(r.name)) : [];
+  return [...defaults, ...configured];
+}
+
+/** Runs `fn` every `intervalMs`, never overlapping itself; the first run is immediate. */
+function every(intervalMs: number, fn: () => Promise<void>, log: Logger, what: string): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let current: Promise<void> = Promise.resolve();
+  const tick = (): void => {
+    const started = Date.now();
+    current = fn()
+      .catch((err: unknown) => log.error({ err }, `${what} failed; retrying next interval`))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, Math.max(0, intervalMs - (Date.now() - started)));
+      });
+  };
+  tick();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await current;
+  };
+}
+
+/** Composes collectors → pipeline → store + analyzer → remediator, and serves the API. */
+export async function startApp(opts: AppOptions): Promise<RunningApp> {
+  const { config, log } = opts;
+  const clock = opts.clock ?? systemClock;
+  const host = config.host ?? os.hostname();
+  const dataDir = path.resolve(opts.cwd, config.data_dir);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "ansai_" });
+
+  const store = await openEmbeddedStore({
+    dataDir,
+    log: log.child({ component: "store" }),
+    clock,
+    registry,
+    flushIntervalMs: durationMs(config.storage.flush_interval),
+    retentionMs: durationMs(config.storage.retention),
+    rollupStepMs: durationMs(config.storage.rollup_step),
+    rollupRetentionMs: durationMs(config.storage.rollup_retention),
+  });
+  const rules = effectiveRules(config);
+  const analyzer = createAnalyzer({ rules, log: log.child({ component: "analyzer" }), registry });
+  const journal = Journal.open(dataDir, log.child({ component: "journal" }));
+  const remediator: Remediator = createRemediator({
+    enabled: config.remediation.enabled,
+    cooldownMs: durationMs(config.remediation.cooldown),
+    maxActionsPerHour: config.remediation.max_actions_per_hour,
+    bindings: config.remediation.actions.map((a) => ({
+      name: a.name,
+      rule: a.on.rule,
+      tags: a.on.tags,
+      dryRun: a.dry_run ?? false,
+      action: createAction({ type: a.type, argv: a.argv, timeoutMs: durationMs(a.timeout) }, opts.env),
+    })),
+    journal,
+    clock,
+    log: log.child({ component: "remediator" }),
+    registry,
+  });
+
+  const pipeline = (points: readonly Point[]): void => {
+    store.write(points);
+    analyzer.write(points);
+  };
+  const collectors = createCollectors({
+    host: { enabled: config.collectors.host.enabled },
+    disk: { enabled: config.collectors.disk.enabled, mounts: config.collectors.disk.mounts, ignoreFs: config.collectors.disk.ignore_fs },
+    procstat: {
+      enabled: config.collectors.procstat.enabled,
+      top: config.collectors.procstat.top,
+      match: config.collectors.procstat.match.map((m) => ({
+        name: m.name,
+        pattern: m.pattern,
+        exe: m.exe,
+        pidfile: m.pidfile,
+        memoryLimitBytes: m.memory_limit,
+      })),
+    },
+  });
+  const collect = collectLoop(collectors, { host, clock, log, registry, sink: pipeline });
+
+  const evaluate = async (): Promise<void> => {
+    const { predictions, transitions } = analyzer.evaluate(clock.nowMs());
+    store.write(predictions.map(predictionToPoint));
+    for (const alert of transitions) {
+      log.info({ component: "analyzer", alert: alert.id, state: alert.state, severity: alert.severity }, alert.summary);
+    }
+    remediator.handle(transitions);
+  };
+
+  const watching: WatchSummary = {
+    collectors: collectors.map((c) => c.name),
+    mounts: config.collectors.disk.mounts.length > 0 ? [...config.collectors.disk.mounts] : "all real mounts",
+    processes: describeProcesses(config),
+    rules: rules.map((r) => r.name),
+    remediation: config.remediation.enabled
+      ? `enabled (${config.remediation.actions.length} actions)`
+      : `dry-run (${config.remediation.actions.length} actions declared; set remediation.enabled: true to run them)`,
+  };
+  const api = buildApi({
+    store,
+    analysis: analyzer,
+    journal,
+    registry,
+    clock,
+    log: log.child({ component: "api" }),
+    version: opts.version,
+    host,
+    watching: () => ({ ...watching }),
+  });
+  try {
+    await api.listen({ host: config.api.listen, port: config.api.port });
+  } catch (err) {
+    await store.close();
+    journal.close();
+    throw new AnsaiError(
+      ErrorCodes.API_LISTEN_FAILED,
+      `cannot serve the API on ${config.api.listen}:${config.api.port}: ${(err as Error).message}`,
+      "Another program (or another ANSAI) uses this port: stop it, or set api.port in the config.",
+      { cause: err },
+    );
+  }
+  const address = api.server.address();
+  const port = typeof address === "object" && address ? address.port : config.api.port;
+  const url = `http://${config.api.listen.includes(":") ? `[${config.api.listen}]` : config.api.listen}:${port}`;
+
+  const stopCollect = every(durationMs(config.interval), collect, log, "collection");
+  const stopEvaluate = every(durationMs(config.analyzer.evaluation_interval), evaluate, log, "rule evaluation");
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    host,
+    dataDir,
+    watching,
+    analyzer,
+    store,
+    stop: () =>
+      (stopping ??= (async () => {
+        await Promise.all([stopCollect(), stopEvaluate()]);
+        await api.close();
+        await remediator.close();
+        await store.close();
+        journal.close();
+      })()),
+  };
+}
+
+function describeProcesses(config: Config): string {
+  const p = config.collectors.procstat;
+  if (!p.enabled) return "none";
+  const named = p.match.map((m) => m.name);
+  return [p.top > 0 ? `top ${p.top} by memory` : "", ...named].filter(Boolean).join(", ");
+}
+
+interface CollectLoopDeps {
+  host: string;
+  clock: Clock;
+  log: Logger;
+  registry: Registry;
+  sink: (points: readonly Point[]) => void;
+}
+
+/** One pass runs every collector concurrently; a failing collector is logged and counted, the rest go on. */
+function collectLoop(collectors: readonly Collector[], deps: CollectLoopDeps): () => Promise<void> {
+  const points = new Counter({ name: "ansai_collector_points_total", help: "Points emitted by each collector.", labelNames: ["collector"], registers: [deps.registry] });
+  const errors = new Counter({ name: "ansai_collector_errors_total", help: "Items a collector could not read.", labelNames: ["collector"], registers: [deps.registry] });
+  const duration = new Histogram({
+    name: "ansai_collect_duration_seconds",
+    help: "Time of one collector pass.",
+    labelNames: ["collector"],
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [deps.registry],
+  });
+  return async () => {
+    const nowMs = deps.clock.nowMs();
+    await Promise.all(
+      collectors.map(async (collector) => {
+        const log = deps.log.child({ component: "collector", plugin: collector.name });
+        const end = duration.startTimer({ collector: collector.name });
+        try {
+          const out = await collector.collect({
+            nowMs,
+            host: deps.host,
+            log,
+            reportError: (item, err) => {
+              errors.inc({ collector: collector.name });
+              log.warn({ item, err: err instanceof Error ? err.message : String(err) }, "cannot read one item; the rest of the pass goes on");
+            },
+          });
+          points.inc({ collector: collector.name }, out.length);
+          deps.sink(out);
+        } catch (err) {
+          errors.inc({ collector: collector.name });
+          log.error({ err }, "collector pass failed");
+        } finally {
+          end();
+        }
+      }),
+    );
+  };
+}

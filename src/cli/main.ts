@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { closest } from "../config/load.js";
+import { AnsaiError } from "../core/errors.js";
+import { runCheck, runConfigSchema } from "./check.js";
+import { runStart } from "./start.js";
+import { runStatus } from "./status.js";
+import { readVersion } from "./version.js";
+
+const USAGE = `Usage: ansai <command> [options]
+
+Commands:
+  start            collect, store, predict, alert and heal on this host; serve the API
+  status           nearest predicted exhaustions and alerts, from the running ANSAI
+  check            validate the config and print the effective config
+  config schema    print the config's JSON Schema (for editors)
+
+Options:
+  -c, --config F   config file (default: ./ansai.yaml, then /etc/ansai/ansai.yaml, else built-in defaults)
+  --url URL        status: API address (default: from the config)
+  -h, --help       this help
+  -v, --version    print the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string", short: "c" },
+      url: { type: "string" },
+      limit: { type: "string", default: "15" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+    },
+  });
+  if (values.version) {
+    console.log(readVersion());
+    return 0;
+  }
+  const [command, sub] = positionals;
+  if (values.help || command === undefined || command === "help") {
+    console.log(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case "start":
+      await runStart({ config: values.config });
+      return -1;
+    case "check":
+      runCheck({ config: values.config });
+      return 0;
+    case "status":
+      await runStatus({ config: values.config, url: values.url, limit: Number(values.limit) });
+      return 0;
+    case "config":
+      if (sub === "schema") {
+        runConfigSchema();
+        return 0;
+      }
+      console.error(`unknown: ansai config ${sub ?? ""}; did you mean \`ansai config schema\`?`);
+      return 2;
+    default: {
+      const guess = closest(command, ["start", "status", "check", "config"]);
+      console.error(`unknown command "${command}"${guess ? `; did you mean "${guess}"?` : ""}\n\n${USAGE}`);
+      return 2;
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // -1: a long-running command that exits on a signal.
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof AnsaiError) console.error(err.format());
+    else if (err instanceof TypeError && (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) console.error(`${err.message}\n\n${USAGE}`);
+    else console.error(err);
+    process.exitCode = 1;
+  },
+);

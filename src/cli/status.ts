@@ -1,0 +1,71 @@
+import type { Alert, Prediction } from "../core/contracts.js";
+import { formatDuration } from "../core/duration.js";
+import { AnsaiError, ErrorCodes } from "../core/errors.js";
+import { loadConfig } from "../config/load.js";
+
+interface StatusBody {
+  version: string;
+  host: string;
+  watching: Record<string, unknown>;
+  predictions: Prediction[];
+  alerts: Alert[];
+}
+
+/** `ansai status`: nearest predicted exhaustions and alerts, read from the running API. */
+export async function runStatus(opts: { config?: string; url?: string; limit: number }): Promise<void> {
+  const url = opts.url ?? apiUrlFromConfig(opts.config);
+  let body: StatusBody;
+  try {
+    const res = await fetch(`${url}/api/v1/status`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = (await res.json()) as StatusBody;
+  } catch (err) {
+    throw new AnsaiError(
+      ErrorCodes.API_UNREACHABLE,
+      `cannot reach ANSAI at ${url}: ${(err as Error).message}`,
+      "Start it with `ansai start` (or `npm start`), or pass --url if it listens elsewhere.",
+      { cause: err },
+    );
+  }
+  const nowMs = Date.now();
+  console.log(`ANSAI ${body.version} on ${body.host}`);
+  console.log("");
+  console.log("Nearest predicted exhaustions");
+  const rows = body.predictions.slice(0, opts.limit).map((p) => [
+    p.rule,
+    target(p),
+    `${round(p.value)} → ${round(p.threshold)}`,
+    p.etaMs === null ? "not trending there" : `in ${formatDuration(p.etaMs - nowMs)}`,
+    p.etaMs === null ? "" : `${p.etaLowMs === null ? "?" : formatDuration(p.etaLowMs - nowMs)} – ${p.etaHighMs === null ? "?" : formatDuration(p.etaHighMs - nowMs)}`,
+    `${Math.round(p.confidence * 100)}%`,
+  ]);
+  if (rows.length === 0) console.log("  none yet: models need a few samples (about a minute after start)");
+  else printTable(["RULE", "TARGET", "NOW → LIMIT", "ETA", "RANGE", "CONFIDENCE"], rows);
+  console.log("");
+  console.log("Alerts");
+  const active = body.alerts.map((a) => [a.state, a.severity, a.rule, a.summary]);
+  if (active.length === 0) console.log("  none");
+  else printTable(["STATE", "SEVERITY", "RULE", "SUMMARY"], active);
+}
+
+function target(p: Prediction): string {
+  const t = p.tags;
+  if (t.path) return `${t.path}${t.host ? ` on ${t.host}` : ""}`;
+  if (t.process_name) return `${t.process_name}${t.pid ? ` (pid ${t.pid})` : ""}`;
+  return p.series;
+}
+
+const round = (v: number): string => (Math.abs(v) >= 1e6 ? v.toExponential(2) : String(Math.round(v * 100) / 100));
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]): string => `  ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")}`.trimEnd();
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
+
+function apiUrlFromConfig(file: string | undefined): string {
+  const { config } = loadConfig({ file, cwd: process.cwd() });
+  const host = config.api.listen === "0.0.0.0" ? "127.0.0.1" : config.api.listen;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${config.api.port}`;
+}

@@ -1,0 +1,336 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { cp, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AnsaiError } from "../core/errors.js";
+import type { Point } from "../core/point.js";
+import { parseMountinfo } from "./mountinfo.js";
+import {
+  createProcstatCollector,
+  findCgroupMounts,
+  PAGE_SIZE_BYTES,
+  parseCgroupLimit,
+  parseCgroupMembership,
+  parsePidStat,
+  type ProcessMatch,
+} from "./procstat.js";
+import { onePoint, testContext } from "./testing.js";
+
+const FIXTURE = new URL("../../test/fixtures/proc-procstat/", import.meta.url).pathname;
+const PROC = join(FIXTURE, "proc");
+const CGROUP = join(FIXTURE, "cgroup");
+const RUN = join(FIXTURE, "run");
+const MIB = 1024 * 1024;
+const FIXTURE_MEMTOTAL_BYTES = 24684084 * 1024;
+
+describe("parsePidStat", () => {
+  const tail = "S 1 2 2 0 -1 4194560 1 0 0 0 150 50 0 0 20 0 4 0 12345 524288000 25600 18446744073709551615";
+  it.each([
+    ["my (weird) proc", "my (weird) proc"],
+    ["a) b", "a) b"],
+    ["(sd-pam)", "(sd-pam)"],
+    ["with space", "with space"],
+    ["", ""],
+  ])("comm %j", (comm, want) => {
+    const s = parsePidStat(7, `7 (${comm}) ${tail}\n`);
+    expect(s).toEqual({
+      pid: 7,
+      comm: want,
+      numThreads: 4,
+      startTicks: 12345,
+      cpuTicks: 200,
+      vsizeBytes: 524288000,
+      rssBytes: 25600 * PAGE_SIZE_BYTES,
+    });
+  });
+
+  it.each(["", "7 no parens S 1", "7 (short) S 1 2 3"])("rejects %j", (text) => expect(parsePidStat(7, text)).toBeUndefined());
+});
+
+describe("cgroup parsing", () => {
+  it.each([
+    ["hybrid", "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n", { v1MemoryPath: "/process_api/abc", v2Path: "/" }],
+    ["v2 only", "0::/system.slice/nginx.service\n", { v2Path: "/system.slice/nginx.service" }],
+    ["v1 with co-mounted controllers", "5:cpuacct,memory,cpu:/docker/x\n", { v1MemoryPath: "/docker/x" }],
+    ["v1 without memory", "3:cpuset:/\n2:memsomething:/x\n", {}],
+    ["a path with colons", "0::/a:b:c\n", { v2Path: "/a:b:c" }],
+  ])("membership: %s", (_what, text, want) => expect(parseCgroupMembership(text)).toEqual(want));
+
+  it.each([
+    ["max\n", undefined],
+    ["9223372036854771712\n", undefined],
+    ["4611686018427387904\n", undefined],
+    ["268435456\n", 268435456],
+    ["garbage", undefined],
+  ])("limit %j", (text, want) => expect(parseCgroupLimit(text)).toBe(want));
+
+  it("finds the hierarchies in this machine's (hybrid) mount table, re-rooted", async () => {
+    const text = await readFile(join(PROC, "self/mountinfo"), "utf8");
+    expect(findCgroupMounts(text, "/x/cg")).toEqual({
+      v1Memory: { dir: "/x/cg/memory", root: "/" },
+      v2: { dir: "/x/cg/unified", root: "/" },
+    });
+  });
+
+  it("finds a pure v2 host and a container's non-/ root", () => {
+    const text = "35 23 0:29 /kubepods/pod1 /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+    expect(findCgroupMounts(text, "/sys/fs/cgroup")).toEqual({ v2: { dir: "/sys/fs/cgroup", root: "/kubepods/pod1" } });
+  });
+});
+
+describe("match validation", () => {
+  it.each<[string, ProcessMatch]>([
+    ["none", { name: "x" }],
+    ["two", { name: "x", exe: "a", pidfile: "/run/a.pid" }],
+    ["bad regex", { name: "x", pattern: "([" }],
+  ])("rejects %s with ANSAI_CONFIG_INVALID", (_what, m) => {
+    expect(() => createProcstatCollector({ top: 0, match: [m] })).toThrow(AnsaiError);
+    try {
+      createProcstatCollector({ top: 0, match: [m] });
+    } catch (err) {
+      expect((err as AnsaiError).code).toBe("ANSAI_CONFIG_INVALID");
+      expect((err as AnsaiError).message).toContain('"x"');
+    }
+  });
+
+  it("accepts absent selectors given as undefined", () => {
+    expect(createProcstatCollector({ top: 0, match: [{ name: "x", pattern: undefined, exe: "nginx", pidfile: undefined }] }).name).toBe("procstat");
+  });
+});
+
+describe("procstat collector over a fixture /proc", () => {
+  const matches: ProcessMatch[] = [
+    { name: "worker", pattern: "worker\\.py --queue" },
+    { name: "api", exe: "api-server-long-name" },
+    { name: "nginx", exe: "nginx" },
+    { name: "sleepy", pidfile: join(RUN, "sleepy.pid"), memoryLimitBytes: 123_456_789 },
+    { name: "dead", pidfile: join(RUN, "dead.pid") },
+    { name: "bad", pidfile: join(RUN, "garbage.pid") },
+  ];
+  const collector = () => createProcstatCollector({ procRoot: PROC, cgroupRoot: CGROUP, top: 0, match: matches });
+
+  it.each([
+    {
+      what: "pattern on the cmdline, cgroup v1 limit of its own cgroup",
+      tags: { process_name: "worker", pid: "4242", pattern: "worker\\.py --queue" },
+      fields: { memory_rss: 25600 * 4096, memory_vms: 524288000, num_threads: 4, num_fds: 4, memory_limit: 536870912, memory_usage: 104857600 },
+    },
+    {
+      what: "exe longer than comm, confirmed from /proc/PID/exe; cgroup v2 memory.max",
+      tags: { process_name: "api", pid: "4243", exe: "api-server-long-name" },
+      fields: { memory_rss: 12800 * 4096, memory_vms: 1073741824, num_threads: 12, num_fds: 2, memory_limit: 268435456, memory_usage: 52428800 },
+    },
+    {
+      what: "unlimited cgroup falls back to MemTotal, without usage",
+      tags: { process_name: "nginx", pid: "4245", exe: "nginx" },
+      fields: { memory_rss: 2560 * 4096, memory_vms: 60000000, num_threads: 1, num_fds: 6, memory_limit: FIXTURE_MEMTOTAL_BYTES },
+    },
+    {
+      what: "a parent's limit caps an unlimited child; usage is the parent's",
+      tags: { process_name: "nginx", pid: "4246", exe: "nginx" },
+      fields: { memory_rss: 5120 * 4096, memory_vms: 61000000, num_threads: 1, num_fds: 9, memory_limit: 1073741824, memory_usage: 300000000 },
+    },
+    {
+      what: "pidfile with a configured limit",
+      tags: { process_name: "sleepy", pid: "4247", pidfile: join(RUN, "sleepy.pid") },
+      fields: { memory_rss: 1000 * 4096, memory_vms: 8000000, num_threads: 1, num_fds: 3, memory_limit: 123_456_789 },
+    },
+  ])("$what", async ({ tags, fields }) => {
+    const ctx = testContext(1_000, "h1");
+    const points = await collector().collect(ctx);
+    const p = onePoint(points, "procstat", { pid: tags.pid });
+    expect(p).toEqual({ measurement: "procstat", tags: { ...tags, host: "h1" }, fields, timeMs: 1_000 });
+  });
+
+  it("emits procstat_lookup per match and reports only the unreadable pidfile", async () => {
+    const ctx = testContext(1_000, "h1");
+    const points = await collector().collect(ctx);
+    expect(points.filter((p) => p.measurement === "procstat")).toHaveLength(5);
+    const lookup = (name: string): Point => onePoint(points, "procstat_lookup", { process_name: name });
+    expect(lookup("nginx").fields).toEqual({ pid_count: 2, running: 2, result_code: 0 });
+    expect(lookup("dead").fields).toEqual({ pid_count: 0, running: 0, result_code: 0 });
+    expect(lookup("dead").tags).toEqual({
+      process_name: "dead",
+      pidfile: join(RUN, "dead.pid"),
+      pid_finder: "native",
+      result: "success",
+      host: "h1",
+    });
+    expect(lookup("bad").tags.result).toBe("lookup_error");
+    expect(lookup("bad").fields).toEqual({ pid_count: 0, running: 0, result_code: 1 });
+    // pid 77 has no stat (it exited mid-scan) and is skipped silently.
+    expect(ctx.errors.map((e) => e.item)).toEqual([join(RUN, "garbage.pid")]);
+    expect(String(ctx.errors[0]?.err)).toContain("does not hold a pid");
+  });
+
+  it("top N by RSS skips kernel threads and processes already emitted by a match", async () => {
+    const topOnly = createProcstatCollector({ procRoot: PROC, cgroupRoot: CGROUP, top: 3, match: [] });
+    const points = await topOnly.collect(testContext(0));
+    expect(points.map((p) => [p.tags.pid, p.tags.process_name])).toEqual([
+      ["4242", "my (weird) proc"],
+      ["4243", "api-server-long"],
+      ["4246", "nginx"],
+    ]);
+    const both = createProcstatCollector({ procRoot: PROC, cgroupRoot: CGROUP, top: 10, match: [{ name: "worker", pattern: "worker" }] });
+    const all = (await both.collect(testContext(0))).filter((p) => p.measurement === "procstat");
+    // "worker" matches the python worker and the nginx worker; top adds the rest, none twice.
+    expect(all.map((p) => [p.tags.pid, p.tags.process_name])).toEqual([
+      ["4242", "worker"],
+      ["4246", "worker"],
+      ["4243", "api-server-long"],
+      ["4245", "nginx"],
+      ["4247", "sleepy"],
+    ]);
+  });
+
+  describe("CPU between passes", () => {
+    let root = "";
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), "ansai-procstat-"));
+      await cp(FIXTURE, root, { recursive: true, verbatimSymlinks: true });
+    });
+    afterAll(() => rm(root, { recursive: true, force: true }));
+
+    it("is omitted on first sighting, a percent of one core after, and reset by pid reuse", async () => {
+      const proc = join(root, "proc");
+      const c = createProcstatCollector({ procRoot: proc, cgroupRoot: join(root, "cgroup"), top: 10, match: [] });
+      const first = await c.collect(testContext(10_000));
+      expect(first.every((p) => p.fields.cpu_usage === undefined)).toBe(true);
+
+      const edit = async (pid: number, from: string, to: string): Promise<void> => {
+        const file = join(proc, String(pid), "stat");
+        await writeFile(file, (await readFile(file, "utf8")).replace(from, to));
+      };
+      await edit(4242, " 150 50 ", " 250 150 "); // +200 ticks = 2 s of CPU in 10 s
+      await edit(4243, " 22000 ", " 22999 "); // same pid, new process
+      const second = await c.collect(testContext(20_000));
+      expect(onePoint(second, "procstat", { pid: "4242" }).fields.cpu_usage).toBeCloseTo(20, 10);
+      expect(onePoint(second, "procstat", { pid: "4243" }).fields.cpu_usage).toBeUndefined();
+      expect(onePoint(second, "procstat", { pid: "4246" }).fields.cpu_usage).toBe(0);
+    });
+  });
+});
+
+describe("procstat collector on this machine", () => {
+  const children: ChildProcess[] = [];
+  const marker = `ansai-test-marker-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+  async function spawnMarked(code: string, tag: string): Promise<ChildProcess & { pid: number }> {
+    const child = spawn(process.execPath, ["-e", code, `${marker}-${tag}`], { stdio: "ignore" });
+    children.push(child);
+    await once(child, "spawn");
+    if (child.pid === undefined) throw new Error("child has no pid");
+    return child as ChildProcess & { pid: number };
+  }
+
+  async function stop(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map(stop));
+  });
+
+  it("finds a spawned child by pattern with its RSS, fds and a memory limit", async () => {
+    const child = await spawnMarked("setInterval(()=>{},1000)", "idle");
+    const c = createProcstatCollector({ top: 0, match: [{ name: "idle-child", pattern: `${marker}-idle` }] });
+    const ctx = testContext(Date.now());
+    const points = await c.collect(ctx);
+    expect(ctx.errors).toEqual([]);
+    const p = onePoint(points, "procstat");
+    expect(p.tags).toMatchObject({ process_name: "idle-child", pid: String(child.pid), pattern: `${marker}-idle` });
+    expect(Number(p.fields.memory_rss)).toBeGreaterThan(0);
+    expect(Number(p.fields.memory_vms)).toBeGreaterThan(Number(p.fields.memory_rss));
+    expect(Number(p.fields.num_fds)).toBeGreaterThanOrEqual(3);
+    expect(Number(p.fields.num_threads)).toBeGreaterThanOrEqual(1);
+    expect(Number(p.fields.memory_limit)).toBeGreaterThan(0);
+    expect(onePoint(points, "procstat_lookup").fields).toEqual({ pid_count: 1, running: 1, result_code: 0 });
+  });
+
+  it("never matches its own process", async () => {
+    const points = await createProcstatCollector({ top: 0, match: [{ name: "all", pattern: "." }] }).collect(testContext(0));
+    expect(points.length).toBeGreaterThan(1);
+    expect(points.some((p) => p.tags.pid === String(process.pid))).toBe(false);
+  });
+
+  it("lists the top processes by RSS, largest first", async () => {
+    const points = await createProcstatCollector({ top: 5, match: [] }).collect(testContext(0));
+    expect(points.length).toBeGreaterThan(0);
+    expect(points.length).toBeLessThanOrEqual(5);
+    const rss = points.map((p) => Number(p.fields.memory_rss));
+    expect(rss.every((r) => r > 0)).toBe(true);
+    expect([...rss].sort((a, b) => b - a)).toEqual(rss);
+  });
+
+  it("skips a pid that has exited, without an error", async () => {
+    const child = await spawnMarked("setInterval(()=>{},1000)", "gone");
+    const dir = await mkdtemp(join(tmpdir(), "ansai-pidfile-"));
+    const pidfile = join(dir, "gone.pid");
+    await writeFile(pidfile, `${child.pid}\n`);
+    try {
+      await stop(child);
+      const ctx = testContext(0);
+      const c = createProcstatCollector({ top: 0, match: [{ name: "gone", pidfile }, { name: "gone2", pattern: `${marker}-gone` }] });
+      const points = await c.collect(ctx);
+      expect(ctx.errors).toEqual([]);
+      expect(points.filter((p) => p.measurement === "procstat")).toEqual([]);
+      expect(onePoint(points, "procstat_lookup", { process_name: "gone" }).fields).toEqual({ pid_count: 0, running: 0, result_code: 0 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("measures a busy child above 20 % of a core on the second pass", async () => {
+    const child = await spawnMarked("for(;;){}", "busy");
+    const c = createProcstatCollector({ top: 0, match: [{ name: "busy", pattern: `${marker}-busy` }] });
+    const first = await c.collect(testContext(Date.now()));
+    expect(onePoint(first, "procstat", { pid: String(child.pid) }).fields.cpu_usage).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const second = await c.collect(testContext(Date.now()));
+    const cpu = Number(onePoint(second, "procstat", { pid: String(child.pid) }).fields.cpu_usage);
+    expect(cpu).toBeGreaterThan(20);
+    expect(cpu).toBeLessThan(150);
+  });
+
+  describe("in a cgroup v1 memory cgroup limited to 256 MiB", () => {
+    let cgDir = "";
+    beforeAll(async () => {
+      const mounts = findCgroupMounts(await readFile("/proc/self/mountinfo", "utf8"), "/sys/fs/cgroup");
+      const v1 = mounts.v1Memory;
+      if (v1 === undefined) {
+        const types = parseMountinfo(await readFile("/proc/self/mountinfo", "utf8")).map((m) => m.fsType);
+        throw new Error(`no cgroup v1 memory hierarchy in /proc/self/mountinfo (fs types: ${[...new Set(types)].join(", ")})`);
+      }
+      const own = parseCgroupMembership(await readFile("/proc/self/cgroup", "utf8")).v1MemoryPath ?? "/";
+      cgDir = join(v1.dir, own, `ansai-test-${Math.random().toString(36).slice(2, 10)}`);
+      try {
+        await mkdir(cgDir);
+        await writeFile(join(cgDir, "memory.limit_in_bytes"), "268435456");
+      } catch (err) {
+        throw new Error(`cannot create the test memory cgroup ${cgDir} (needs root and a writable v1 memory hierarchy): ${String(err)}`, { cause: err });
+      }
+    });
+    afterAll(async () => {
+      await Promise.all(children.splice(0).map(stop));
+      if (cgDir !== "") await rmdir(cgDir);
+    });
+
+    it("reports memory_limit = 268435456 and the cgroup's usage", async () => {
+      const child = await spawnMarked("setInterval(()=>{},1000)", "cg");
+      await writeFile(join(cgDir, "cgroup.procs"), String(child.pid));
+      const c = createProcstatCollector({ top: 0, match: [{ name: "limited", pattern: `${marker}-cg` }] });
+      const ctx = testContext(Date.now());
+      const p = onePoint(await c.collect(ctx), "procstat");
+      expect(ctx.errors).toEqual([]);
+      expect(p.tags.pid).toBe(String(child.pid));
+      expect(p.fields.memory_limit).toBe(256 * MIB);
+      expect(Number(p.fields.memory_usage)).toBeGreaterThan(0);
+      expect(Number(p.fields.memory_usage)).toBeLessThan(256 * MIB);
+    });
+  });
+});

@@ -1,0 +1,168 @@
+import { z } from "zod";
+import { DURATION_PATTERN, parseDurationMs } from "../core/duration.js";
+
+/** The config version this ANSAI reads. Bump only with a migration. */
+export const CONFIG_VERSION = 1;
+
+/** Default API port: clear of Prometheus (9090), Alertmanager (9093/9094), node_exporter (9100), Grafana (3000) and InfluxDB (8086/8088). */
+export const DEFAULT_API_PORT = 9847;
+
+/** Filesystems that hold no user data; the disk collector skips them unless a mount is listed explicitly. */
+export const DEFAULT_IGNORE_FS = [
+  "tmpfs", "devtmpfs", "devfs", "proc", "sysfs", "cgroup", "cgroup2", "devpts", "securityfs", "debugfs",
+  "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs", "binfmt_misc",
+  "nsfs", "overlay", "aufs", "squashfs", "iso9660", "ramfs", "rpc_pipefs", "efivarfs", "selinuxfs",
+];
+
+/** Durations are strings in the file and the effective config; `durationMs` converts at the point of use. */
+export const duration = z
+  .string()
+  .regex(DURATION_PATTERN, 'expected a duration such as "15s", "5m", "4h" or "14d"')
+  .describe('A duration: a number and a unit (ms, s, m, h, d, w), e.g. "15s", "4h", "1h30m".');
+
+const regex = z.string().refine(
+  (s) => {
+    try {
+      new RegExp(s);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: "expected a valid regular expression" },
+);
+
+const severity = z.enum(["info", "warning", "critical"]);
+
+const processMatch = z
+  .strictObject({
+    name: z.string().min(1).describe("Name for this process in the `process_name` tag, e.g. worker."),
+    pattern: regex.optional().describe("Regular expression matched against the full command line."),
+    exe: z.string().min(1).optional().describe("Exact executable name (comm)."),
+    pidfile: z.string().min(1).optional().describe("Path of a file holding the pid."),
+    memory_limit: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Memory limit in bytes; default: the process's cgroup limit, else the host's MemTotal."),
+  })
+  .refine((m) => [m.pattern, m.exe, m.pidfile].filter((x) => x !== undefined).length === 1, {
+    message: "give exactly one of pattern, exe or pidfile",
+  });
+
+const rule = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a name of letters, digits and _"),
+  measurement: z.string().min(1).describe("Measurement of the series, e.g. disk."),
+  field: z.string().min(1).describe("Field of the series, e.g. used_percent."),
+  tags: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Tag matchers: an exact value, or "/regex/".'),
+  threshold: z
+    .union([z.number(), z.strictObject({ field: z.string().min(1), fallback: z.number().optional() })])
+    .describe("The value the series must not reach: a number, or {field: F} for the latest value of field F of the same series (e.g. memory_limit)."),
+  horizon: duration.describe("Alert when the threshold is predicted within this time."),
+  for: duration.default("5m").describe("How long the prediction must hold before the alert fires."),
+  window: duration.default("6h").describe("How much history the trend model weighs."),
+  min_samples: z.number().int().min(3).default(10),
+  severity: severity.default("warning"),
+  summary: z.string().default("{{series}} reaches {{threshold}} in {{eta}} ({{eta_low}} – {{eta_high}})"),
+  labels: z.record(z.string(), z.string()).default({}),
+});
+
+const execAction = z.strictObject({
+  name: z.string().min(1).describe("Name of the action, shown in the journal."),
+  on: z
+    .strictObject({
+      rule: z.string().min(1).describe("Rule whose firing alerts trigger this action."),
+      tags: z.record(z.string(), z.string()).default({}).describe('Tag matchers: exact value or "/regex/".'),
+    })
+    .describe("Which alerts trigger the action."),
+  type: z.literal("exec"),
+  argv: z
+    .array(z.string())
+    .min(1)
+    .describe("Program and arguments, run without a shell. Alert data arrives only as ANSAI_* environment variables."),
+  timeout: duration.default("60s"),
+  dry_run: z.boolean().optional().describe("Force dry-run for this action even when remediation is enabled."),
+});
+
+export const configSchema = z.strictObject({
+  version: z
+    .literal(CONFIG_VERSION, { message: `expected version: ${CONFIG_VERSION}` })
+    .default(CONFIG_VERSION)
+    .describe("Config format version."),
+  host: z.string().min(1).optional().describe("Value of the host tag; default: this machine's hostname."),
+  interval: duration.default("10s").describe("How often collectors run."),
+  data_dir: z.string().min(1).default("data").describe("Where the embedded store and the journal live; relative to the working directory."),
+  log: z
+    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info") })
+    .prefault({}),
+  api: z
+    .strictObject({
+      listen: z.string().min(1).default("127.0.0.1").describe("Address to bind; keep 127.0.0.1 unless a proxy fronts it."),
+      port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT),
+    })
+    .prefault({}),
+  collectors: z
+    .strictObject({
+      host: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+      disk: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          mounts: z.array(z.string().min(1)).default([]).describe("Mount points to watch; empty: every real mount."),
+          ignore_fs: z.array(z.string()).default(DEFAULT_IGNORE_FS),
+        })
+        .prefault({}),
+      procstat: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          top: z.number().int().min(0).default(10).describe("Also watch the N processes using the most memory."),
+          match: z.array(processMatch).default([]),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      retention: duration.default("14d").describe("How long raw points are kept."),
+      rollup_step: duration.default("5m").describe("Bucket width of the downsampled rollup."),
+      rollup_retention: duration.default("365d").describe("How long the rollup (min/mean/max) is kept."),
+      flush_interval: duration.default("1s").describe("A crash loses at most this much unflushed data."),
+    })
+    .prefault({}),
+  analyzer: z
+    .strictObject({
+      evaluation_interval: duration.default("15s"),
+      default_rules: z.boolean().default(true).describe("Load the built-in disk and memory rules."),
+      rules: z.array(rule).default([]),
+    })
+    .prefault({}),
+  remediation: z
+    .strictObject({
+      enabled: z.boolean().default(false).describe("Run actions for real; when false every action is only journalled (dry-run)."),
+      cooldown: duration.default("30m").describe("Minimum time between two runs of one action on one target."),
+      max_actions_per_hour: z.number().int().min(0).default(10).describe("Global cap on actions run per hour."),
+      actions: z.array(execAction).default([]),
+    })
+    .prefault({}),
+});
+
+/** The validated, effective config; durations stay strings (see `durationMs`). */
+export type Config = z.output<typeof configSchema>;
+export type RuleConfig = z.output<typeof rule>;
+export type ActionConfig = z.output<typeof execAction>;
+export type ProcessMatchConfig = z.output<typeof processMatch>;
+
+/** A validated duration string in milliseconds. */
+export function durationMs(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined) throw new Error(`not a duration: ${text}`);
+  return ms;
+}
+
+/** JSON Schema of the config file, for editors (`ansai config schema`). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}

@@ -1,0 +1,469 @@
+import { mkdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { BIGINT, DuckDBInstance, INTEGER, type DuckDBConnection } from "@duckdb/node-api";
+import type { Logger } from "pino";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Aggregate, Clock, RangeQuery, Samples, SeriesFilter, Store } from "../core/contracts.js";
+import { AnsaiError, ErrorCodes } from "../core/errors.js";
+import { seriesKey, type Point, type SeriesInfo } from "../core/point.js";
+
+export interface EmbeddedStoreOptions {
+  /** Created if missing; the database file is `<dataDir>/ansai.duckdb`. */
+  dataDir: string;
+  log: Logger;
+  /** Source of "now" for retention. */
+  clock: Clock;
+  /** Metrics are registered here when given (never on the global registry). */
+  registry?: Registry;
+  /** Queued points become durable at least this often (ms). Default 1000. */
+  flushIntervalMs?: number;
+  /** A batch this full flushes at once (points). Default 50 000. */
+  maxBatchPoints?: number;
+  /** How long raw points are kept (ms). Default 14 days. */
+  retentionMs?: number;
+  /** Bucket width of the rollup that outlives raw points (ms). Default 5 minutes. */
+  rollupStepMs?: number;
+  /** How long rollup rows are kept (ms). Default 365 days. */
+  rollupRetentionMs?: number;
+}
+
+export interface EmbeddedStoreStats {
+  series: number;
+  /** Raw points on disk. */
+  points: number;
+  rollupRows: number;
+  /** Database file plus its write-ahead log. */
+  fileBytes: number;
+}
+
+export interface EmbeddedStore extends Store {
+  stats(): Promise<EmbeddedStoreStats>;
+  /** Rolls expiring raw points up, applies retention, then checkpoints. `nowMs` defaults to the clock. */
+  compact(nowMs?: number): Promise<void>;
+}
+
+const DAY_MS = 86_400_000;
+const FIRST_COMPACT_DELAY_MS = 30_000;
+const COMPACT_INTERVAL_MS = 10 * 60_000;
+/** Past this many queued points (in multiples of maxBatchPoints) writes are dropped, so a stuck disk cannot eat memory. */
+const MAX_QUEUED_BATCHES = 20;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, key VARCHAR UNIQUE NOT NULL,
+  measurement VARCHAR NOT NULL, tags VARCHAR NOT NULL, field VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS points (series_id INTEGER NOT NULL, ts BIGINT NOT NULL, value DOUBLE NOT NULL);
+CREATE TABLE IF NOT EXISTS rollup (series_id INTEGER NOT NULL, bucket_ms BIGINT NOT NULL, min DOUBLE NOT NULL,
+  max DOUBLE NOT NULL, sum DOUBLE NOT NULL, count BIGINT NOT NULL, last DOUBLE NOT NULL, last_ms BIGINT NOT NULL);
+`;
+
+/** Per-bucket SQL over the unified source `src(t, mn, mx, s, c, l, lt)`. */
+const AGGREGATE_SQL: Record<Aggregate, string> = {
+  mean: "sum(s) / sum(c)",
+  min: "min(mn)",
+  max: "max(mx)",
+  sum: "sum(s)",
+  count: "sum(c)::DOUBLE",
+  last: "arg_max(l, lt)",
+};
+
+/** Queued samples as parallel typed arrays: no object per sample. */
+interface Batch {
+  ids: Int32Array;
+  ts: Float64Array;
+  values: Float64Array;
+  length: number;
+  /** Series first seen in this batch; inserted before its points, in the same transaction. */
+  newSeries: Array<{ id: number; info: SeriesInfo }>;
+}
+
+function newBatch(capacity = 4096): Batch {
+  return { ids: new Int32Array(capacity), ts: new Float64Array(capacity), values: new Float64Array(capacity), length: 0, newSeries: [] };
+}
+
+function push(b: Batch, id: number, ts: number, value: number): void {
+  if (b.length === b.ids.length) {
+    const cap = b.ids.length * 2;
+    const ids = new Int32Array(cap);
+    ids.set(b.ids);
+    const tsArr = new Float64Array(cap);
+    tsArr.set(b.ts);
+    const values = new Float64Array(cap);
+    values.set(b.values);
+    Object.assign(b, { ids, ts: tsArr, values });
+  }
+  b.ids[b.length] = id;
+  b.ts[b.length] = ts;
+  b.values[b.length] = value;
+  b.length++;
+}
+
+/**
+ * DuckDB's file lock is per process: a second open of the same file in this process would
+ * succeed and corrupt it, so open paths are tracked here.
+ */
+const openFiles = new Set<string>();
+
+const METRIC_NAMES = [
+  "ansai_store_points_written_total",
+  "ansai_store_points_dropped_total",
+  "ansai_store_flush_duration_seconds",
+  "ansai_store_pending_points",
+  "ansai_store_series",
+];
+
+interface Metrics {
+  written: Counter;
+  dropped: Counter<"reason">;
+  flushSeconds: Histogram;
+}
+
+function makeMetrics(registry: Registry, pending: () => number, series: () => number): Metrics {
+  const registers = [registry];
+  // A reopened store replaces its metrics instead of failing on duplicate names.
+  for (const name of METRIC_NAMES) registry.removeSingleMetric(name);
+  new Gauge({ name: "ansai_store_pending_points", help: "Points queued and not yet durable.", registers, collect() { this.set(pending()); } });
+  new Gauge({ name: "ansai_store_series", help: "Series known to the embedded store.", registers, collect() { this.set(series()); } });
+  return {
+    written: new Counter({ name: "ansai_store_points_written_total", help: "Points committed to the embedded store.", registers }),
+    dropped: new Counter({ name: "ansai_store_points_dropped_total", help: "Field values not stored, by reason.", labelNames: ["reason"], registers }),
+    flushSeconds: new Histogram({
+      name: "ansai_store_flush_duration_seconds",
+      help: "Time to commit one batch.",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+  };
+}
+
+async function openDatabase(file: string): Promise<{ instance: DuckDBInstance; con: DuckDBConnection }> {
+  if (openFiles.has(file)) throw lockedError(file);
+  let instance: DuckDBInstance;
+  try {
+    // Modest limits: the store shares the host it monitors.
+    instance = await DuckDBInstance.create(file, { memory_limit: "512MB", threads: "2" });
+  } catch (err) {
+    if (/lock/i.test(String(err))) throw lockedError(file, err);
+    throw new AnsaiError(
+      ErrorCodes.STORE_UNAVAILABLE,
+      `cannot open the embedded database ${file}: ${err instanceof Error ? err.message : String(err)}`,
+      "check that the data dir is writable and the file is an ANSAI database, or set storage.data_dir to another directory",
+      { cause: err },
+    );
+  }
+  const con = await instance.connect();
+  return { instance, con };
+}
+
+function lockedError(file: string, cause?: unknown): AnsaiError {
+  return new AnsaiError(
+    ErrorCodes.STORE_LOCKED,
+    `the embedded database ${file} is locked by another process`,
+    "another ANSAI is running with this data dir; stop it or set storage.data_dir",
+    { cause },
+  );
+}
+
+/**
+ * Opens (or creates) the embedded DuckDB store at `<dataDir>/ansai.duckdb`.
+ *
+ * Durability: `write()` only queues; a flush commits the queue in one transaction to
+ * DuckDB's write-ahead log, and committed data survives `kill -9` (checked by a crash test
+ * that kills a writer three times on one file). A flush runs every `flushIntervalMs` and as
+ * soon as `maxBatchPoints` are queued, so a crash loses at most the unflushed batch: about
+ * `flushIntervalMs` of data (plus the duration of a flush in progress) or `maxBatchPoints`
+ * points, whichever comes first. If the disk falls behind, the queue is capped at
+ * 20 × `maxBatchPoints` and further writes are dropped and counted, never blocked.
+ * `compact()` (first after 30 s, then every 10 minutes) checkpoints the log into the file.
+ * Call `close()` on shutdown: it flushes the last batch.
+ *
+ * Raw points older than `retentionMs` are rolled up into `rollupStepMs` buckets
+ * (min, max, sum, count, last) in the same transaction that deletes them, so each point is
+ * counted exactly once; queries read both and merge them.
+ *
+ * @throws AnsaiError STORE_LOCKED when another process holds the file, STORE_UNAVAILABLE
+ *   when it cannot be created or opened.
+ */
+export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<EmbeddedStore> {
+  const flushIntervalMs = opts.flushIntervalMs ?? 1000;
+  const maxBatchPoints = opts.maxBatchPoints ?? 50_000;
+  const retentionMs = opts.retentionMs ?? 14 * DAY_MS;
+  const rollupStepMs = opts.rollupStepMs ?? 5 * 60_000;
+  const rollupRetentionMs = opts.rollupRetentionMs ?? 365 * DAY_MS;
+  const log = opts.log.child({ component: "store", store: "embedded" });
+  const file = path.resolve(opts.dataDir, "ansai.duckdb");
+
+  try {
+    await mkdir(opts.dataDir, { recursive: true });
+  } catch (err) {
+    throw new AnsaiError(ErrorCodes.STORE_UNAVAILABLE, `cannot create the data dir ${opts.dataDir}: ${String(err)}`,
+      "create it with write permission for ANSAI, or set storage.data_dir", { cause: err });
+  }
+  const { instance, con } = await openDatabase(file);
+  openFiles.add(file);
+
+  const ids = new Map<string, number>();
+  const infos: SeriesInfo[] = [];
+  let nextId = 1;
+  try {
+    await con.run(SCHEMA);
+    const rows = (await con.runAndReadAll("SELECT id, key, measurement, tags, field FROM series ORDER BY id")).getRows();
+    for (const [id, key, measurement, tags, field] of rows) {
+      const info: SeriesInfo = { key: String(key), measurement: String(measurement), tags: JSON.parse(String(tags)) as Record<string, string>, field: String(field) };
+      ids.set(info.key, Number(id));
+      infos.push(info);
+      nextId = Math.max(nextId, Number(id) + 1);
+    }
+  } catch (err) {
+    con.closeSync();
+    instance.closeSync();
+    openFiles.delete(file);
+    throw new AnsaiError(ErrorCodes.STORE_UNAVAILABLE, `cannot read the embedded database ${file}: ${String(err)}`,
+      "move the file aside to start empty, or set storage.data_dir", { cause: err });
+  }
+  log.info({ file, series: ids.size }, "embedded store opened");
+
+  let batch = newBatch();
+  let spare: Batch | undefined;
+  let fullFlushQueued = false;
+  let closed: Promise<void> | undefined;
+  let pendingCount = 0;
+  const metrics = opts.registry ? makeMetrics(opts.registry, () => pendingCount, () => ids.size) : undefined;
+  const drop = (reason: string, n = 1): void => metrics?.dropped.inc({ reason }, n);
+
+  // Every database operation runs through this chain: DuckDB connections are not for concurrent use,
+  // and it keeps flushes strictly one at a time.
+  let chain: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = chain.then(fn);
+    chain = run.catch(() => undefined);
+    return run;
+  }
+
+  function intern(measurement: string, tags: Readonly<Record<string, string>>, field: string, prefix: string): number {
+    // The prefix is `seriesKey(m, tags, "")`; fields that need no escaping append directly.
+    const key = /[\\,= ]/.test(field) ? seriesKey(measurement, tags, field) : prefix + field;
+    let id = ids.get(key);
+    if (id === undefined) {
+      id = nextId++;
+      const info: SeriesInfo = { key, measurement, tags: { ...tags }, field };
+      ids.set(key, id);
+      infos.push(info);
+      batch.newSeries.push({ id, info });
+    }
+    return id;
+  }
+
+  function write(points: readonly Point[]): void {
+    if (closed) {
+      drop("closed", points.length);
+      return;
+    }
+    for (const p of points) {
+      if (!Number.isFinite(p.timeMs)) {
+        drop("invalid_time");
+        continue;
+      }
+      const prefix = seriesKey(p.measurement, p.tags, "");
+      const ts = Math.trunc(p.timeMs);
+      for (const field in p.fields) {
+        const raw = p.fields[field];
+        if (typeof raw === "string" || raw === undefined) {
+          drop("non_numeric");
+          continue;
+        }
+        const value = typeof raw === "boolean" ? Number(raw) : raw;
+        if (!Number.isFinite(value)) {
+          drop("not_finite");
+          continue;
+        }
+        if (pendingCount >= maxBatchPoints * MAX_QUEUED_BATCHES) {
+          drop("queue_full");
+          continue;
+        }
+        push(batch, intern(p.measurement, p.tags, field, prefix), ts, value);
+        pendingCount++;
+      }
+    }
+    if (batch.length >= maxBatchPoints && !fullFlushQueued) {
+      fullFlushQueued = true;
+      flush().catch(() => undefined); // logged inside
+    }
+  }
+
+  /** Commits the current batch; called only inside `exclusive`. */
+  async function flushNow(): Promise<void> {
+    fullFlushQueued = false;
+    const b = batch;
+    if (b.length === 0 && b.newSeries.length === 0) return;
+    batch = spare ?? newBatch();
+    spare = undefined;
+    const started = performance.now();
+    try {
+      await con.run("BEGIN TRANSACTION");
+      if (b.newSeries.length > 0) {
+        const app = await con.createAppender("series");
+        for (const { id, info } of b.newSeries) {
+          app.appendInteger(id);
+          app.appendVarchar(info.key);
+          app.appendVarchar(info.measurement);
+          app.appendVarchar(JSON.stringify(info.tags));
+          app.appendVarchar(info.field);
+          app.endRow();
+        }
+        app.closeSync();
+      }
+      const app = await con.createAppender("points");
+      for (let i = 0; i < b.length; i++) {
+        app.appendInteger(b.ids[i] ?? 0);
+        app.appendBigInt(BigInt(b.ts[i] ?? 0));
+        app.appendDouble(b.values[i] ?? 0);
+        app.endRow();
+      }
+      app.closeSync();
+      await con.run("COMMIT");
+      metrics?.written.inc(b.length);
+      metrics?.flushSeconds.observe((performance.now() - started) / 1000);
+    } catch (err) {
+      await con.run("ROLLBACK").catch(() => undefined);
+      // The points are lost, but the series stay interned in memory, so insert them with the next batch.
+      batch.newSeries.unshift(...b.newSeries);
+      drop("flush_failed", b.length);
+      log.error({ err, points: b.length }, "flush to the embedded database failed; points dropped");
+      throw new AnsaiError(ErrorCodes.STORE_UNAVAILABLE, `flush to ${file} failed: ${String(err)}`,
+        "check free disk space and permissions on the data dir", { cause: err });
+    } finally {
+      pendingCount -= b.length;
+      b.length = 0;
+      b.newSeries = [];
+      spare = b;
+    }
+  }
+
+  function flush(): Promise<void> {
+    if (closed) return closed;
+    return exclusive(flushNow);
+  }
+
+  async function compactNow(nowMs: number): Promise<void> {
+    await flushNow();
+    // Whole rollup buckets only, so a bucket is rolled up in one go unless points arrive late.
+    const cutoffMs = Math.floor((nowMs - retentionMs) / rollupStepMs) * rollupStepMs;
+    const started = performance.now();
+    await con.run("BEGIN TRANSACTION");
+    try {
+      await con.run(
+        `INSERT INTO rollup SELECT series_id, (ts // $step) * $step, min(value), max(value), sum(value), count(*),
+           arg_max(value, ts), max(ts) FROM points WHERE ts < $cutoff GROUP BY ALL`,
+        { cutoff: BigInt(cutoffMs), step: BigInt(rollupStepMs) },
+        { cutoff: BIGINT, step: BIGINT },
+      );
+      await con.run("DELETE FROM points WHERE ts < $cutoff", { cutoff: BigInt(cutoffMs) }, { cutoff: BIGINT });
+      const rollupCutoff = BigInt(Math.trunc(nowMs - rollupRetentionMs));
+      await con.run("DELETE FROM rollup WHERE bucket_ms < $cutoff", { cutoff: rollupCutoff }, { cutoff: BIGINT });
+      await con.run("COMMIT");
+    } catch (err) {
+      await con.run("ROLLBACK").catch(() => undefined);
+      throw err;
+    }
+    await con.run("CHECKPOINT");
+    log.debug({ cutoffMs, ms: Math.round(performance.now() - started) }, "compacted");
+  }
+
+  function compact(nowMs?: number): Promise<void> {
+    if (closed) return Promise.reject(closedError());
+    return exclusive(() => compactNow(nowMs ?? opts.clock.nowMs()));
+  }
+
+  function closedError(): AnsaiError {
+    return new AnsaiError(ErrorCodes.STORE_UNAVAILABLE, `the embedded store ${file} is closed`, "open the store again before using it");
+  }
+
+  async function query(q: RangeQuery): Promise<Samples> {
+    if (!(q.stepMs > 0) || !Number.isFinite(q.startMs) || !Number.isFinite(q.endMs) || q.endMs < q.startMs || !(q.aggregate in AGGREGATE_SQL)) {
+      throw new AnsaiError(ErrorCodes.QUERY_INVALID, `invalid range query ${JSON.stringify(q)}`,
+        "give startMs <= endMs, stepMs > 0 and aggregate one of mean|min|max|last|count|sum");
+    }
+    if (closed) throw closedError();
+    const id = ids.get(q.series);
+    if (id === undefined) return [];
+    const step = Math.max(1, Math.trunc(q.stepMs));
+    const start = Math.trunc(q.startMs);
+    // Raw points and rollup rows hold disjoint data (a point moves to the rollup as it is deleted), so merging both is exact.
+    const sql = `WITH src AS (
+        SELECT ts AS t, value AS mn, value AS mx, value AS s, 1::BIGINT AS c, value AS l, ts AS lt
+          FROM points WHERE series_id = $id AND ts >= $start AND ts < $end
+        UNION ALL
+        SELECT greatest(bucket_ms, $start), min, max, sum, count, last, last_ms
+          FROM rollup WHERE series_id = $id AND bucket_ms > $start - $rollupStep AND bucket_ms < $end)
+      SELECT (t // $step) * $step AS b, ${AGGREGATE_SQL[q.aggregate]} FROM src GROUP BY b ORDER BY b`;
+    const rows = await exclusive(async () => {
+      await flushNow();
+      const reader = await con.runAndReadAll(
+        sql,
+        { id, start: BigInt(start), end: BigInt(Math.trunc(q.endMs)), step: BigInt(step), rollupStep: BigInt(rollupStepMs) },
+        { id: INTEGER, start: BIGINT, end: BIGINT, step: BIGINT, rollupStep: BIGINT },
+      );
+      return reader.getRows();
+    });
+    return rows.map(([b, v]) => [Number(b), Number(v)]);
+  }
+
+  async function listSeries(filter: SeriesFilter): Promise<SeriesInfo[]> {
+    const out: SeriesInfo[] = [];
+    const limit = filter.limit ?? Infinity;
+    const tagEntries = Object.entries(filter.tags ?? {});
+    for (const info of infos) {
+      if (out.length >= limit) break;
+      if (filter.measurement !== undefined && info.measurement !== filter.measurement) continue;
+      if (filter.field !== undefined && info.field !== filter.field) continue;
+      if (tagEntries.some(([k, v]) => info.tags[k] !== v)) continue;
+      out.push(info);
+    }
+    return out;
+  }
+
+  async function fileBytes(): Promise<number> {
+    let total = 0;
+    for (const f of [file, `${file}.wal`]) total += await stat(f).then((s) => s.size, () => 0);
+    return total;
+  }
+
+  async function stats(): Promise<EmbeddedStoreStats> {
+    if (closed) throw closedError();
+    const [points, rollupRows] = await exclusive(async () => {
+      await flushNow();
+      const reader = await con.runAndReadAll("SELECT (SELECT count(*) FROM points), (SELECT count(*) FROM rollup)");
+      return (reader.getRows()[0] ?? [0, 0]).map(Number);
+    });
+    return { series: ids.size, points: points ?? 0, rollupRows: rollupRows ?? 0, fileBytes: await fileBytes() };
+  }
+
+  const runCompact = (): void => {
+    compact().catch((err: unknown) => log.error({ err }, "scheduled compaction failed"));
+  };
+  const flushTimer = setInterval(() => {
+    if (batch.length > 0 || batch.newSeries.length > 0) flush().catch(() => undefined); // logged inside
+  }, flushIntervalMs);
+  flushTimer.unref();
+  const firstCompactTimer = setTimeout(runCompact, Math.min(FIRST_COMPACT_DELAY_MS, COMPACT_INTERVAL_MS));
+  firstCompactTimer.unref();
+  const compactTimer = setInterval(runCompact, COMPACT_INTERVAL_MS);
+  compactTimer.unref();
+
+  function close(): Promise<void> {
+    if (closed) return closed;
+    clearInterval(flushTimer);
+    clearTimeout(firstCompactTimer);
+    clearInterval(compactTimer);
+    const done = exclusive(flushNow).catch((err: unknown) => log.error({ err }, "final flush failed"));
+    closed = done.then(() => {
+      con.closeSync();
+      instance.closeSync();
+      openFiles.delete(file);
+      log.info({ file }, "embedded store closed");
+    });
+    return closed;
+  }
+
+  return { write, flush, query, listSeries, pendingPoints: () => pendingCount, close, stats, compact };
+}
