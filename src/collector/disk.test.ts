@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Point } from "../core/point.js";
 import { createDiskCollector, diskFields, diskTags, findMounts, listRealMounts } from "./disk.js";
 import { parseMountinfo, unescapeMountPath } from "./mountinfo.js";
-import { onePoint, testContext } from "./testing.js";
+import { onePoint, testContext } from "./test-helpers.js";
 
 const MOUNTINFO = new URL("../../test/fixtures/proc-mountinfo/mountinfo", import.meta.url).pathname;
 const MIB = 1024 * 1024;

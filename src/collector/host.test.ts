@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHostCollector, cpuUsagePercent, memFields, parseLoadavg, parseProcStat, parseUptimeS, swapFields } from "./host.js";
 import { parseMeminfo } from "./procfs.js";
-import { onePoint, testContext } from "./testing.js";
+import { onePoint, testContext } from "./test-helpers.js";
 
 const FIXTURE = new URL("../../test/fixtures/proc-host/", import.meta.url).pathname;
 const KIB = 1024;

@@ -16,7 +16,7 @@ import {
   parsePidStat,
   type ProcessMatch,
 } from "./procstat.js";
-import { onePoint, testContext } from "./testing.js";
+import { onePoint, testContext } from "./test-helpers.js";
 
 const FIXTURE = new URL("../../test/fixtures/proc-procstat/", import.meta.url).pathname;
 const PROC = join(FIXTURE, "proc");

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_IGNORE_FS } from "../collector/disk.js";
 import { DURATION_PATTERN, parseDurationMs } from "../core/duration.js";
 
 /** The config version this ANSAI reads. Bump only with a migration. */
@@ -7,12 +8,6 @@ export const CONFIG_VERSION = 1;
 /** Default API port: clear of Prometheus (9090), Alertmanager (9093/9094), node_exporter (9100), Grafana (3000) and InfluxDB (8086/8088). */
 export const DEFAULT_API_PORT = 9847;
 
-/** Filesystems that hold no user data; the disk collector skips them unless a mount is listed explicitly. */
-export const DEFAULT_IGNORE_FS = [
-  "tmpfs", "devtmpfs", "devfs", "proc", "sysfs", "cgroup", "cgroup2", "devpts", "securityfs", "debugfs",
-  "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs", "binfmt_misc",
-  "nsfs", "overlay", "aufs", "squashfs", "iso9660", "ramfs", "rpc_pipefs", "efivarfs", "selinuxfs",
-];
 
 /** Durations are strings in the file and the effective config; `durationMs` converts at the point of use. */
 export const duration = z
@@ -112,7 +107,7 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(true),
           mounts: z.array(z.string().min(1)).default([]).describe("Mount points to watch; empty: every real mount."),
-          ignore_fs: z.array(z.string()).default(DEFAULT_IGNORE_FS),
+          ignore_fs: z.array(z.string()).default([...DEFAULT_IGNORE_FS]).describe("Filesystem types skipped when mounts is empty."),
         })
         .prefault({}),
       procstat: z
