@@ -128,22 +128,33 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
   const entries = new Map<string, SeriesEntry>();
   const routes = new Map<string, PointRoute>();
+  const byTagsObject = new WeakMap<object, { generation: number; measurement: string; route: PointRoute }>();
+  let generation = 0;
   const active = new Set<Binding>();
   let lastSweepMs = -Infinity;
   const metrics = opts.registry ? createMetrics(opts.registry, () => entries.size) : undefined;
 
   function routeFor(p: Point): PointRoute {
+    // Fast path: producers that keep one (read-only) tags object per series skip key building.
+    const tags = p.tags;
+    const known = byTagsObject.get(tags);
+    if (known !== undefined && known.generation === generation && known.measurement === p.measurement) return known.route;
     // Raw key in the point's own tag order: no sort, no escaping; maps to the canonical key on a miss.
     let raw = p.measurement;
-    const tags = p.tags;
     for (const k in tags) raw += `\u0001${k}\u0002${tags[k]}`;
     let route = routes.get(raw);
     if (route === undefined) {
       route = buildRoute(p);
-      if (routes.size >= ROUTE_CACHE_LIMIT) routes.clear();
+      if (routes.size >= ROUTE_CACHE_LIMIT) clearRoutes();
       routes.set(raw, route);
     }
+    byTagsObject.set(tags, { generation, measurement: p.measurement, route });
     return route;
+  }
+
+  function clearRoutes(): void {
+    routes.clear();
+    generation++;
   }
 
   function buildRoute(p: Point): PointRoute {
@@ -315,7 +326,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       rule.bindings = rule.bindings.filter((b) => !b.dead);
       rule.health.series = rule.bindings.length;
     }
-    routes.clear();
+    clearRoutes();
     log.debug({ evicted }, "forgot stale series");
   }
 

@@ -39,7 +39,7 @@ describe("disk filling up (real tmpfs, built CLI)", () => {
         `      tags: {path: ${JSON.stringify(mnt)}}`,
         "      threshold: 100",
         "      horizon: 4h",
-        "      for: 2s",
+        "      for: 10s",
         "      window: 1h",
         "      min_samples: 8",
         "      severity: critical",

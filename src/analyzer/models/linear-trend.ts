@@ -3,9 +3,11 @@ import { studentTCdf, tQuantile975 } from "./stats.js";
 /**
  * Linear trend with a prediction interval, for every series at once.
  *
- * Design: exponentially weighted least squares (weights exp(-age/τ)) at seven nested time
- * constants τ, τ/2, …, τ/64, with τ = window/3 (95% of the longest scale's weight lies inside
- * the window). Each scale keeps nine decayed running sums; a sample costs O(1) and allocates
+ * Design: exponentially weighted least squares (weights exp(-age/τ)) at twelve nested time
+ * constants τ, τ/2, …, τ/2048, with τ = window/3 (95% of the longest scale's weight lies inside
+ * the window). Scales holding fewer than 3 effective samples are skipped, so the short end
+ * adapts to the sampling interval: a 6 h window still reacts to a fill that started 15 s ago
+ * when sampled every second. Each scale keeps nine decayed running sums; a sample costs O(1) and allocates
  * nothing. At prediction time the scale is chosen by Lepski's method: the longest scale whose
  * slope and current level agree, within their standard errors, with every shorter scale. A
  * straight line keeps the long, low-variance scale; a series that was flat and then starts
@@ -18,8 +20,8 @@ import { studentTCdf, tQuantile975 } from "./stats.js";
  * shortcut overstates the slope variance of an exponential window by 2×).
  */
 
-/** Number of nested time scales per series. */
-export const SCALES = 7;
+/** Number of nested time scales per series (memory: 9 doubles per scale per series). */
+export const SCALES = 12;
 /** Ratio between successive time constants. */
 const SCALE_RATIO = 2;
 /**
