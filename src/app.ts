@@ -108,6 +108,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   });
   const rules = effectiveRules(config);
   const analyzer = createAnalyzer({ rules, log: log.child({ component: "analyzer" }), registry });
+  const collectIntervalMs = durationMs(config.interval);
+  await warmUp({ store, analyzer, rules, nowMs: clock.nowMs(), stepMs: collectIntervalMs, log });
   const journal = Journal.open(dataDir, log.child({ component: "journal" }));
   const remediator: Remediator = createRemediator({
     enabled: config.remediation.enabled,
@@ -192,7 +194,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const port = typeof address === "object" && address ? address.port : config.api.port;
   const url = `http://${config.api.listen.includes(":") ? `[${config.api.listen}]` : config.api.listen}:${port}`;
 
-  const stopCollect = every(durationMs(config.interval), collect, log, "collection");
+  const stopCollect = every(collectIntervalMs, collect, log, "collection");
   const stopEvaluate = every(durationMs(config.analyzer.evaluation_interval), evaluate, log, "rule evaluation");
   let stopping: Promise<void> | undefined;
   return {
@@ -211,6 +213,33 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         journal.close();
       })()),
   };
+}
+
+/**
+ * Replays each rule's recent history from the store into the analyzer, so a restart (an upgrade,
+ * a crash) does not blind the models for a window. Alert lifecycles start over: `for` runs again.
+ */
+async function warmUp(deps: { store: Store; analyzer: Analyzer; rules: readonly RuleSpec[]; nowMs: number; stepMs: number; log: Logger }): Promise<void> {
+  const windows = new Map<string, { measurement: string; field: string; windowMs: number }>();
+  for (const rule of deps.rules) {
+    const fields = [rule.match.field, ...("field" in rule.threshold ? [rule.threshold.field] : [])];
+    for (const field of fields) {
+      const key = `${rule.match.measurement} ${field}`;
+      const windowMs = Math.max(windows.get(key)?.windowMs ?? 0, rule.windowMs);
+      windows.set(key, { measurement: rule.match.measurement, field, windowMs });
+    }
+  }
+  let series = 0;
+  let samples = 0;
+  for (const { measurement, field, windowMs } of windows.values()) {
+    for (const info of await deps.store.listSeries({ measurement, field })) {
+      const history = await deps.store.query({ series: info.key, startMs: deps.nowMs - windowMs, endMs: deps.nowMs, stepMs: deps.stepMs, aggregate: "last" });
+      deps.analyzer.write(history.map(([timeMs, value]) => ({ measurement, tags: info.tags, fields: { [field]: value }, timeMs })));
+      series++;
+      samples += history.length;
+    }
+  }
+  if (samples > 0) deps.log.info({ series, samples }, "models warmed up from the store");
 }
 
 function describeProcesses(config: Config): string {

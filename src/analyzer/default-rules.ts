@@ -15,7 +15,7 @@ export const defaultRules: RuleSpec[] = [
     horizonMs: 24 * HOUR_MS,
     forMs: 10 * MINUTE_MS,
     windowMs: 6 * HOUR_MS,
-    minSamples: 10,
+    minSamples: 5,
     summary: DISK_SUMMARY,
   },
   {
@@ -26,7 +26,7 @@ export const defaultRules: RuleSpec[] = [
     horizonMs: 4 * HOUR_MS,
     forMs: 5 * MINUTE_MS,
     windowMs: 6 * HOUR_MS,
-    minSamples: 10,
+    minSamples: 5,
     summary: DISK_SUMMARY,
   },
   {
@@ -37,7 +37,7 @@ export const defaultRules: RuleSpec[] = [
     horizonMs: 4 * HOUR_MS,
     forMs: 5 * MINUTE_MS,
     windowMs: 2 * HOUR_MS,
-    minSamples: 10,
+    minSamples: 5,
     summary: "{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its memory limit in {{eta}} ({{eta_low}} – {{eta_high}})",
   },
 ];

@@ -106,7 +106,7 @@ interface Metrics {
 }
 
 export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
-  const log = opts.log.child({ component: "analyzer" });
+  const log = opts.log;
   const keepResolvedMs = opts.resolvedRetentionMs ?? DEFAULT_RESOLVED_RETENTION_MS;
   const models = new Map<number, LinearTrend>();
   const rules: RuleRuntime[] = [];

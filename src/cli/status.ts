@@ -31,14 +31,16 @@ export async function runStatus(opts: { config?: string; url?: string; limit: nu
   console.log(`ANSAI ${body.version} on ${body.host}`);
   console.log("");
   console.log("Nearest predicted exhaustions");
-  const rows = body.predictions.slice(0, opts.limit).map((p) => [
-    p.rule,
-    target(p),
-    `${round(p.value)} → ${round(p.threshold)}`,
-    p.etaMs === null ? "not trending there" : `in ${formatDuration(p.etaMs - nowMs)}`,
-    p.etaMs === null ? "" : `${p.etaLowMs === null ? "?" : formatDuration(p.etaLowMs - nowMs)} – ${p.etaHighMs === null ? "?" : formatDuration(p.etaHighMs - nowMs)}`,
-    `${Math.round(p.confidence * 100)}%`,
-  ]);
+  const rows = nearestPerSeries(body.predictions)
+    .slice(0, opts.limit)
+    .map(({ p, rules }) => [
+      rules.join(", "),
+      target(p),
+      `${formatValue(p.value, p.field)} → ${formatValue(p.threshold, p.field)}`,
+      p.etaMs === null ? "not trending there" : `in ${formatDuration(p.etaMs - nowMs)}`,
+      p.etaMs === null ? "" : formatRange(p, nowMs),
+      `${Math.round(p.confidence * 100)}%`,
+    ]);
   if (rows.length === 0) console.log("  none yet: models need a few samples (about a minute after start)");
   else printTable(["RULE", "TARGET", "NOW → LIMIT", "ETA", "RANGE", "CONFIDENCE"], rows);
   console.log("");
@@ -55,7 +57,37 @@ function target(p: Prediction): string {
   return p.series;
 }
 
-const round = (v: number): string => (Math.abs(v) >= 1e6 ? v.toExponential(2) : String(Math.round(v * 100) / 100));
+/** One row per series: rules on the same series (24 h and 4 h disk rules) share a forecast. */
+function nearestPerSeries(predictions: readonly Prediction[]): Array<{ p: Prediction; rules: string[] }> {
+  const rows = new Map<string, { p: Prediction; rules: string[] }>();
+  for (const p of predictions) {
+    const row = rows.get(p.series);
+    if (row) row.rules.push(p.rule);
+    else rows.set(p.series, { p, rules: [p.rule] });
+  }
+  return [...rows.values()];
+}
+
+function formatRange(p: Prediction, nowMs: number): string {
+  const low = p.etaLowMs === null ? "now" : formatDuration(Math.max(0, p.etaLowMs - nowMs));
+  return p.etaHighMs === null ? `${low} or later` : `${low} – ${formatDuration(p.etaHighMs - nowMs)}`;
+}
+
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/** Percent fields as %, memory and byte fields in binary units, the rest as plain numbers. */
+export function formatValue(v: number, field: string): string {
+  if (field.endsWith("_percent")) return `${Math.round(v * 10) / 10}%`;
+  if (field.startsWith("memory_") || ["total", "used", "free", "available"].includes(field)) {
+    let unit = 0;
+    while (Math.abs(v) >= 1024 && unit < BYTE_UNITS.length - 1) {
+      v /= 1024;
+      unit++;
+    }
+    return `${Math.round(v * 10) / 10} ${BYTE_UNITS[unit]}`;
+  }
+  return Math.abs(v) >= 1e6 ? v.toExponential(2) : String(Math.round(v * 100) / 100);
+}
 
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));

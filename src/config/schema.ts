@@ -60,7 +60,7 @@ const rule = z.strictObject({
   horizon: duration.describe("Alert when the threshold is predicted within this time."),
   for: duration.default("5m").describe("How long the prediction must hold before the alert fires."),
   window: duration.default("6h").describe("How much history the trend model weighs."),
-  min_samples: z.number().int().min(3).default(10),
+  min_samples: z.number().int().min(3).default(5).describe("No prediction before this many samples."),
   severity: severity.default("warning"),
   summary: z.string().default("{{series}} reaches {{threshold}} in {{eta}} ({{eta_low}} – {{eta_high}})"),
   labels: z.record(z.string(), z.string()).default({}),
@@ -129,7 +129,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   analyzer: z
     .strictObject({
-      evaluation_interval: duration.default("15s"),
+      evaluation_interval: duration.default("10s").describe("How often rules are evaluated."),
       default_rules: z.boolean().default(true).describe("Load the built-in disk and memory rules."),
       rules: z.array(rule).default([]),
     })

@@ -189,7 +189,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
   const retentionMs = opts.retentionMs ?? 14 * DAY_MS;
   const rollupStepMs = opts.rollupStepMs ?? 5 * 60_000;
   const rollupRetentionMs = opts.rollupRetentionMs ?? 365 * DAY_MS;
-  const log = opts.log.child({ component: "store", store: "embedded" });
+  const log = opts.log.child({ store: "embedded" });
   const file = path.resolve(opts.dataDir, "ansai.duckdb");
 
   try {
