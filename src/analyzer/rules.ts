@@ -1,6 +1,7 @@
 import type { Prediction, Severity } from "../core/contracts.js";
 import { formatDuration } from "../core/duration.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
+import { compileTagMatchers, type CompiledTagMatcher } from "../core/tag-match.js";
 
 /** A predictive rule: alert when a series is forecast to reach a threshold within a horizon. */
 export interface RuleSpec {
@@ -42,13 +43,11 @@ export interface RuleHealth {
   series: number;
 }
 
-type TagTest = (value: string) => boolean;
-
 /** A rule with its matchers compiled once. */
 export interface CompiledRule {
   spec: RuleSpec;
-  /** Tag key → test; a point lacking the tag does not match. */
-  tagTests: ReadonlyArray<readonly [string, TagTest]>;
+  /** Tag matchers; a point lacking a matched tag does not match. */
+  matchTags: CompiledTagMatcher;
   /** Field whose latest value is the threshold, or null for a fixed threshold. */
   thresholdField: string | null;
   /** The fixed threshold, or the fallback when the field has not been seen (NaN when none). */
@@ -69,44 +68,29 @@ export function compileRule(spec: RuleSpec): CompiledRule {
   if (!(spec.minSamples >= 3)) {
     throw invalid(name, `minSamples must be ≥ 3, got ${spec.minSamples}`, "A trend with an interval needs 3 samples.");
   }
-  const tagTests: Array<readonly [string, TagTest]> = [];
-  for (const [key, pattern] of Object.entries(spec.match.tags ?? {})) {
-    tagTests.push([key, compileTagTest(name, key, pattern)]);
+  let matchTags: CompiledTagMatcher;
+  try {
+    matchTags = compileTagMatchers(spec.match.tags ?? {});
+  } catch (err) {
+    throw invalid(
+      name,
+      `a tag pattern is not a valid regular expression (${(err as Error).message})`,
+      "Fix the expression between the slashes, or drop the slashes to match the value exactly.",
+    );
   }
   if ("field" in spec.threshold) {
     const fallback = spec.threshold.fallback;
-    return { spec, tagTests, thresholdField: spec.threshold.field, thresholdValue: fallback ?? NaN };
+    return { spec, matchTags, thresholdField: spec.threshold.field, thresholdValue: fallback ?? NaN };
   }
   if (!Number.isFinite(spec.threshold.value)) {
     throw invalid(name, `threshold.value must be a number`, "Set threshold: {value: 100} or {field: memory_limit}.");
   }
-  return { spec, tagTests, thresholdField: null, thresholdValue: spec.threshold.value };
-}
-
-function compileTagTest(rule: string, key: string, pattern: string): TagTest {
-  if (pattern.length >= 2 && pattern.startsWith("/") && pattern.endsWith("/")) {
-    try {
-      const re = new RegExp(`^(?:${pattern.slice(1, -1)})$`);
-      return (v) => re.test(v);
-    } catch (err) {
-      throw invalid(
-        rule,
-        `tag "${key}" pattern ${pattern} is not a valid regular expression (${(err as Error).message})`,
-        "Fix the expression between the slashes, or drop the slashes to match the value exactly.",
-      );
-    }
-  }
-  return (v) => v === pattern;
+  return { spec, matchTags, thresholdField: null, thresholdValue: spec.threshold.value };
 }
 
 /** Whether a point's measurement and tags fit the rule (the field is checked separately). */
 export function ruleMatches(rule: CompiledRule, measurement: string, tags: Readonly<Record<string, string>>): boolean {
-  if (measurement !== rule.spec.match.measurement) return false;
-  for (const [key, test] of rule.tagTests) {
-    const v = tags[key];
-    if (v === undefined || !test(v)) return false;
-  }
-  return true;
+  return measurement === rule.spec.match.measurement && rule.matchTags(tags);
 }
 
 // ---------------------------------------------------------------------------------------------

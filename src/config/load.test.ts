@@ -48,6 +48,10 @@ describe("config errors name the file, line, path, expectation and fix", () => {
       "remediation:\n  actions:\n    - name: a\n      on: {rule: r}\n      type: exec\n      argv: ls -l\n",
       'ansai.yaml:6:7: remediation.actions[0].argv: expected array, got string "ls -l"',
     ],
+    [
+      "analyzer:\n  rules:\n    - {name: x, measurement: disk, field: used_percent, threshold: 90, horizon: 1h, tags: {path: '/(/'}}\n",
+      'ansai.yaml:3:92: analyzer.rules[0].tags.path: expected a valid regular expression between the slashes, got string "/(/"',
+    ],
     ["remediation:\n  enabled: yes please\n", 'ansai.yaml:2:3: remediation.enabled: expected boolean, got string "yes please"'],
     ["a: [\n", "ansai.yaml:2:1: YAML syntax error: Flow sequence in block collection must be sufficiently indented and end with a ]"],
     ["- 1\n", "ansai.yaml:1:1: the file must be a mapping of keys (version: 1, interval: 10s, ...), got a list"],

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_IGNORE_FS } from "../collector/disk.js";
 import { DURATION_PATTERN, parseDurationMs } from "../core/duration.js";
+import { isRegexMatcher } from "../core/tag-match.js";
 
 /** The config version this ANSAI reads. Bump only with a migration. */
 export const CONFIG_VERSION = 1;
@@ -15,17 +16,21 @@ export const duration = z
   .regex(DURATION_PATTERN, 'expected a duration such as "15s", "5m", "4h" or "14d"')
   .describe('A duration: a number and a unit (ms, s, m, h, d, w), e.g. "15s", "4h", "1h30m".');
 
-const regex = z.string().refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "expected a valid regular expression" },
-);
+function isValidRegex(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const regex = z.string().refine(isValidRegex, { message: "expected a valid regular expression" });
+
+/** Tag matchers: exact values, or "/regex/" checked here so a bad one is reported with its place in the file. */
+const tagMatchers = z
+  .record(z.string(), z.string().refine((v) => !isRegexMatcher(v) || isValidRegex(v.slice(1, -1)), { message: "expected a valid regular expression between the slashes" }))
+  .default({});
 
 const severity = z.enum(["info", "warning", "critical"]);
 
@@ -50,10 +55,7 @@ const rule = z.strictObject({
   name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a name of letters, digits and _"),
   measurement: z.string().min(1).describe("Measurement of the series, e.g. disk."),
   field: z.string().min(1).describe("Field of the series, e.g. used_percent."),
-  tags: z
-    .record(z.string(), z.string())
-    .default({})
-    .describe('Tag matchers: an exact value, or "/regex/".'),
+  tags: tagMatchers.describe('Tag matchers: an exact value, or "/regex/".'),
   threshold: z
     .union([z.number(), z.strictObject({ field: z.string().min(1), fallback: z.number().optional() })])
     .describe("The value the series must not reach: a number, or {field: F} for the latest value of field F of the same series (e.g. memory_limit)."),
@@ -71,7 +73,7 @@ const execAction = z.strictObject({
   on: z
     .strictObject({
       rule: z.string().min(1).describe("Rule whose firing alerts trigger this action."),
-      tags: z.record(z.string(), z.string()).default({}).describe('Tag matchers: exact value or "/regex/".'),
+      tags: tagMatchers.describe('Tag matchers: an exact value, or "/regex/".'),
     })
     .describe("Which alerts trigger the action."),
   type: z.literal("exec"),

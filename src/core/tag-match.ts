@@ -1,17 +1,28 @@
-/** A tag matcher: an exact value, or a regular expression written as "/re/". */
+/** Tag matchers: tag key → an exact value, or a regular expression written as "/re/". */
 export type TagMatchers = Readonly<Record<string, string>>;
 
 export type CompiledTagMatcher = (tags: Readonly<Record<string, string>>) => boolean;
 
-/** Compiles matchers once; "/re/" values are anchored regexes, others exact strings. */
+/** Whether a matcher value is a "/regex/" rather than an exact value. */
+export const isRegexMatcher = (value: string): boolean => value.length >= 2 && value.startsWith("/") && value.endsWith("/");
+
+/**
+ * Compiles matchers once. Regexes are anchored and "." matches newlines, as in Prometheus' `=~`;
+ * a point lacking a matched tag never matches. Throws a SyntaxError for an invalid regex.
+ */
 export function compileTagMatchers(matchers: TagMatchers): CompiledTagMatcher {
-  const tests = Object.entries(matchers).map(([key, want]): ((tags: Readonly<Record<string, string>>) => boolean) => {
-    if (want.length >= 2 && want.startsWith("/") && want.endsWith("/")) {
-      // "s": dot matches newlines too, as in Prometheus label matchers.
+  const tests = Object.entries(matchers).map(([key, want]): [string, (v: string) => boolean] => {
+    if (isRegexMatcher(want)) {
       const re = new RegExp(`^(?:${want.slice(1, -1)})$`, "s");
-      return (tags) => re.test(tags[key] ?? "");
+      return [key, (v) => re.test(v)];
     }
-    return (tags) => tags[key] === want;
+    return [key, (v) => v === want];
   });
-  return (tags) => tests.every((test) => test(tags));
+  return (tags) => {
+    for (const [key, test] of tests) {
+      const v = tags[key];
+      if (v === undefined || !test(v)) return false;
+    }
+    return true;
+  };
 }
