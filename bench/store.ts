@@ -1,10 +1,11 @@
 // Embedded store benchmark: `npx tsx bench/store.ts`. Prints a markdown table.
 // 1M points over 1k series (one point per series every 86.4 s, so the data spans one day),
 // written through the Store interface in collector-sized passes.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setImmediate as tick } from "node:timers/promises";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { pino } from "pino";
 import type { Point } from "../src/core/point.js";
 import { seriesKey } from "../src/core/point.js";
@@ -53,11 +54,36 @@ for (let i = 0; i < runs; i++) buckets = (await store.query(q)).length;
 const queryMs = (performance.now() - queryStarted) / runs;
 
 await store.close();
+
+// Reference in the same run: the same rows straight into DuckDB's appender, no store around it.
+const rawDir = path.join(dir, "raw");
+await mkdir(rawDir);
+const instance = await DuckDBInstance.create(path.join(rawDir, "raw.duckdb"));
+const conn = await instance.connect();
+await conn.run("CREATE TABLE points (series_id INTEGER, ts BIGINT, value DOUBLE)");
+const rawStarted = performance.now();
+for (let p = 0; p < PASSES; p += 5) {
+  const appender = await conn.createAppender("points");
+  for (let q2 = p; q2 < p + 5; q2++) {
+    for (const [s, point] of (passes[q2] ?? []).entries()) {
+      appender.appendInteger(s);
+      appender.appendBigInt(BigInt(point.timeMs));
+      appender.appendDouble(point.fields.usage_percent as number);
+      appender.endRow();
+    }
+  }
+  appender.closeSync();
+}
+const rawS = (performance.now() - rawStarted) / 1000;
+conn.closeSync();
+instance.closeSync();
 await rm(dir, { recursive: true, force: true });
 
 console.log(`| measure | value |
 | --- | --- |
 | write throughput, ${POINTS.toLocaleString("en")} points over ${SERIES} series (Store.write + flush) | ${Math.round(POINTS / writeS).toLocaleString("en")} points/s |
+| reference: the same rows straight into a DuckDB appender (5k-row batches) | ${Math.round(POINTS / rawS).toLocaleString("en")} rows/s |
+| store write rate ÷ raw appender rate | ${(rawS / writeS).toFixed(2)} |
 | bytes per point on disk after compact + checkpoint | ${(stats.fileBytes / stats.points).toFixed(1)} B (${(stats.fileBytes / 1e6).toFixed(1)} MB file) |
 | compact (checkpoint) time | ${compactMs.toFixed(0)} ms |
 | query: one series, 1-day range, 1-minute step, mean (${buckets} buckets) | ${queryMs.toFixed(1)} ms |`);

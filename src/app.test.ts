@@ -35,6 +35,8 @@ describe("app", () => {
       collectors: { disk: { enabled: false }, procstat: { enabled: false } },
     });
     app = await startApp({ config, cwd: dataDir, log, version: "test", env: process.env });
+    // The first evaluation runs a moment after the first collection pass.
+    for (let i = 0; i < 50 && app.analyzer.predictions().length === 0; i++) await new Promise((r) => setTimeout(r, 100));
   });
   afterAll(async () => app?.stop());
 

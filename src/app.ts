@@ -66,8 +66,8 @@ export function effectiveRules(config: Config): RuleSpec[] {
   return [...defaults, ...configured];
 }
 
-/** Runs `fn` every `intervalMs`, never overlapping itself; the first run is immediate. */
-function every(intervalMs: number, fn: () => Promise<void>, log: Logger, what: string): () => Promise<void> {
+/** Runs `fn` every `intervalMs`, never overlapping itself; the first run after `firstDelayMs`. */
+function every(intervalMs: number, fn: () => Promise<void>, log: Logger, what: string, firstDelayMs = 0): () => Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let current: Promise<void> = Promise.resolve();
@@ -79,7 +79,7 @@ function every(intervalMs: number, fn: () => Promise<void>, log: Logger, what: s
         if (!stopped) timer = setTimeout(tick, Math.max(0, intervalMs - (Date.now() - started)));
       });
   };
-  tick();
+  timer = setTimeout(tick, firstDelayMs);
   return async () => {
     stopped = true;
     clearTimeout(timer);
@@ -195,7 +195,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const url = `http://${config.api.listen.includes(":") ? `[${config.api.listen}]` : config.api.listen}:${port}`;
 
   const stopCollect = every(collectIntervalMs, collect, log, "collection");
-  const stopEvaluate = every(durationMs(config.analyzer.evaluation_interval), evaluate, log, "rule evaluation");
+  // Evaluate just after a collection pass, so forecasts use the freshest samples.
+  const stopEvaluate = every(durationMs(config.analyzer.evaluation_interval), evaluate, log, "rule evaluation", Math.min(1000, collectIntervalMs / 2));
   let stopping: Promise<void> | undefined;
   return {
     url,
