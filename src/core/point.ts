@@ -33,26 +33,6 @@ export function seriesKey(measurement: string, tags: Readonly<Record<string, str
   return `${key} ${escapeTag(field)}`;
 }
 
-/** Splits `s` on `sep` where `sep` is not backslash-escaped, and unescapes the parts. */
-function splitUnescaped(s: string, sep: string): string[] {
-  const parts: string[] = [];
-  let cur = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === "\\" && i + 1 < s.length) {
-      cur += s[i + 1];
-      i++;
-    } else if (c === sep) {
-      parts.push(cur);
-      cur = "";
-    } else {
-      cur += c;
-    }
-  }
-  parts.push(cur);
-  return parts;
-}
-
 /** Finds the first `sep` not escaped by a backslash, or -1. */
 function indexUnescaped(s: string, sep: string): number {
   for (let i = 0; i < s.length; i++) {
@@ -62,30 +42,8 @@ function indexUnescaped(s: string, sep: string): number {
   return -1;
 }
 
-/** Parses a key made by {@link seriesKey}; returns undefined when it is not one. */
-export function parseSeriesKey(key: string): SeriesInfo | undefined {
-  const space = indexUnescaped(key, " ");
-  if (space <= 0 || space === key.length - 1) return undefined;
-  const head = key.slice(0, space);
-  const field = splitUnescaped(key.slice(space + 1), "\u0000")[0] ?? "";
-  const [measurement, ...pairs] = splitRawOnUnescapedComma(head);
-  if (measurement === undefined || measurement === "") return undefined;
-  const tags: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = indexUnescaped(pair, "=");
-    if (eq <= 0) return undefined;
-    tags[unescape(pair.slice(0, eq))] = unescape(pair.slice(eq + 1));
-  }
-  const m = unescape(measurement);
-  return { key: seriesKey(m, tags, field), measurement: m, tags, field };
-}
-
-function unescape(s: string): string {
-  return splitUnescaped(s, "\u0000")[0] ?? "";
-}
-
-/** Like splitUnescaped on "," but keeps escapes so `=` inside tags can still be found. */
-function splitRawOnUnescapedComma(s: string): string[] {
+/** Splits on commas not escaped by a backslash, keeping the escapes (so `=` can still be found). */
+function splitOnUnescapedComma(s: string): string[] {
   const parts: string[] = [];
   let start = 0;
   for (let i = 0; i < s.length; i++) {
@@ -97,4 +55,23 @@ function splitRawOnUnescapedComma(s: string): string[] {
   }
   parts.push(s.slice(start));
   return parts;
+}
+
+const unescape = (s: string): string => s.replace(/\\(.)/g, "$1");
+
+/** Parses a key made by {@link seriesKey}; returns undefined when it is not one. */
+export function parseSeriesKey(key: string): SeriesInfo | undefined {
+  const space = indexUnescaped(key, " ");
+  if (space <= 0 || space === key.length - 1) return undefined;
+  const [measurement, ...pairs] = splitOnUnescapedComma(key.slice(0, space));
+  if (measurement === undefined || measurement === "") return undefined;
+  const tags: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = indexUnescaped(pair, "=");
+    if (eq <= 0) return undefined;
+    tags[unescape(pair.slice(0, eq))] = unescape(pair.slice(eq + 1));
+  }
+  const m = unescape(measurement);
+  const field = unescape(key.slice(space + 1));
+  return { key: seriesKey(m, tags, field), measurement: m, tags, field };
 }
