@@ -7,7 +7,8 @@ import { createAnalyzer, predictionToPoint, type Analyzer } from "./analyzer/eng
 import type { RuleSpec } from "./analyzer/rules.js";
 import { buildApi } from "./api/server.js";
 import { createCollectors } from "./collector/index.js";
-import { durationMs, type Config } from "./config/schema.js";
+import type { Config } from "./config/schema.js";
+import { durationMs } from "./config/zod-types.js";
 import { systemClock, type Clock, type Collector, type Store } from "./core/contracts.js";
 import type { Point } from "./core/point.js";
 import { AnsaiError, ErrorCodes } from "./core/errors.js";

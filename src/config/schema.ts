@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_IGNORE_FS } from "../collector/disk.js";
-import { DURATION_PATTERN, parseDurationMs } from "../core/duration.js";
-import { isRegexMatcher } from "../core/tag-match.js";
+import { duration, regex, tagMatchers } from "./zod-types.js";
 
 /** The config version this ANSAI reads. Bump only with a migration. */
 export const CONFIG_VERSION = 1;
@@ -9,28 +8,6 @@ export const CONFIG_VERSION = 1;
 /** Default API port: clear of Prometheus (9090), Alertmanager (9093/9094), node_exporter (9100), Grafana (3000) and InfluxDB (8086/8088). */
 export const DEFAULT_API_PORT = 9847;
 
-
-/** Durations are strings in the file and the effective config; `durationMs` converts at the point of use. */
-export const duration = z
-  .string()
-  .regex(DURATION_PATTERN, 'expected a duration such as "15s", "5m", "4h" or "14d"')
-  .describe('A duration: a number and a unit (ms, s, m, h, d, w), e.g. "15s", "4h", "1h30m".');
-
-function isValidRegex(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const regex = z.string().refine(isValidRegex, { message: "expected a valid regular expression" });
-
-/** Tag matchers: exact values, or "/regex/" checked here so a bad one is reported with its place in the file. */
-const tagMatchers = z
-  .record(z.string(), z.string().refine((v) => !isRegexMatcher(v) || isValidRegex(v.slice(1, -1)), { message: "expected a valid regular expression between the slashes" }))
-  .default({});
 
 const severity = z.enum(["info", "warning", "critical"]);
 
@@ -151,13 +128,6 @@ export type Config = z.output<typeof configSchema>;
 export type RuleConfig = z.output<typeof rule>;
 export type ActionConfig = z.output<typeof execAction>;
 export type ProcessMatchConfig = z.output<typeof processMatch>;
-
-/** A validated duration string in milliseconds. */
-export function durationMs(text: string): number {
-  const ms = parseDurationMs(text);
-  if (ms === undefined) throw new Error(`not a duration: ${text}`);
-  return ms;
-}
 
 /** JSON Schema of the config file, for editors (`ansai config schema`). */
 export function configJsonSchema(): Record<string, unknown> {
