@@ -6,6 +6,7 @@ import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import type { JournalRecord } from "../remediator/journal.js";
 import { sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
+import { registerAgentRoutes, type AgentRouteDeps } from "./routes/agents.js";
 import { registerAlertRoutes } from "./routes/alerts.js";
 import { registerHealthRoutes } from "./routes/health.js";
 import { registerPredictionRoutes } from "./routes/predictions.js";
@@ -22,6 +23,8 @@ export interface ApiDeps {
   log: Logger;
   version: string;
   host: string;
+  /** Where agents push, and what the server knows of them. */
+  agentPush: AgentRouteDeps;
   /** What this process watches, for `ansai status` and /healthz. */
   watching: () => Record<string, unknown>;
 }
@@ -48,5 +51,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   registerPredictionRoutes(app, deps);
   registerAlertRoutes(app, deps);
   registerActionRoutes(app, deps);
+  registerAgentRoutes(app, deps.agentPush);
   return app;
 }

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { closest } from "../config/load.js";
 import { AnsaiError } from "../core/errors.js";
+import { runAgent } from "./agent.js";
 import { runCheck, runConfigSchema } from "./check.js";
 import { runStart } from "./start.js";
 import { runStatus } from "./status.js";
@@ -11,6 +12,8 @@ const USAGE = `Usage: ansai <command> [options]
 
 Commands:
   start            collect, store, predict, alert and heal on this host; serve the API
+  server           the same, as the central server agents push to (list them in server.agents)
+  agent            collect on this host and push to a server: --server URL --token T
   status           nearest predicted exhaustions and alerts, from the running ANSAI
   check            validate the config and print the effective config
   config schema    print the config's JSON Schema (for editors)
@@ -18,6 +21,8 @@ Commands:
 Options:
   -c, --config F   config file (default: ./ansai.yaml, then /etc/ansai/ansai.yaml, else built-in defaults)
   --url URL        status: API address (default: from the config)
+  --server URL     agent: the server to push to (default: agent.server)
+  --token T        agent: this agent's token (default: agent.token or agent.token_file)
   -h, --help       this help
   -v, --version    print the version
 `;
@@ -29,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: "string", short: "c" },
       url: { type: "string" },
+      server: { type: "string" },
+      token: { type: "string" },
       limit: { type: "string", default: "15" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
@@ -45,7 +52,11 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case "start":
+    case "server":
       await runStart({ config: values.config });
+      return -1;
+    case "agent":
+      await runAgent({ config: values.config, server: values.server, token: values.token });
       return -1;
     case "check":
       runCheck({ config: values.config });
@@ -61,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown: ansai config ${sub ?? ""}; did you mean \`ansai config schema\`?`);
       return 2;
     default: {
-      const guess = closest(command, ["start", "status", "check", "config"]);
+      const guess = closest(command, ["start", "server", "agent", "status", "check", "config"]);
       console.error(`unknown command "${command}"${guess ? `; did you mean "${guess}"?` : ""}\n\n${USAGE}`);
       return 2;
     }

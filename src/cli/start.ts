@@ -1,6 +1,7 @@
 import { startApp } from "../app.js";
 import { loadConfig } from "../config/load.js";
 import { createLogger } from "./logger.js";
+import { onShutdown } from "./shutdown.js";
 import { readVersion } from "./version.js";
 
 /** `ansai start`: collect, store, predict, alert and (dry-run) heal on this host until a signal. */
@@ -16,23 +17,8 @@ export async function runStart(opts: { config?: string }): Promise<void> {
   console.log(`  watching:    ${w.collectors.join(", ")}; disks: ${Array.isArray(w.mounts) ? w.mounts.join(", ") : w.mounts}; processes: ${w.processes}`);
   console.log(`  rules:       ${w.rules.join(", ")}`);
   console.log(`  remediation: ${w.remediation}`);
+  if (config.server.agents.length > 0) console.log(`  agents:      ${config.server.agents.map((a) => a.name).join(", ")} may push to ${app.url}/api/v1/agent/write`);
   console.log(`  try:         ansai status   (or curl ${app.url}/api/v1/predictions)`);
 
-  let signals = 0;
-  const shutdown = (signal: string): void => {
-    if (++signals > 1) {
-      log.warn("second signal: exiting without a final flush");
-      process.exit(1);
-    }
-    log.info({ signal }, "stopping: flushing the store");
-    app.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "clean shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  onShutdown(log, () => app.stop());
 }

@@ -62,6 +62,40 @@ const execAction = z.strictObject({
   dry_run: z.boolean().optional().describe("Force dry-run for this action even when remediation is enabled."),
 });
 
+const MIB = 1024 * 1024;
+
+const agentSection = z
+  .strictObject({
+    server: z.url().optional().describe("URL of `ansai server`, e.g. http://central:9847; `ansai agent --server` overrides it."),
+    token: z.string().min(1).optional().describe("This agent's token, as listed in the server's server.agents; `--token` overrides it."),
+    token_file: z.string().min(1).optional().describe("File holding the token (keeps it out of the config)."),
+    labels: z.record(z.string(), z.string()).default({}).describe("Labels shown for this agent on the server, e.g. {role: web, group: eu-1}."),
+    buffer: z
+      .strictObject({
+        max_bytes: z.number().int().min(MIB).default(256 * MIB).describe("Bound of the on-disk buffer that holds points while the server is unreachable."),
+        overflow: z.enum(["drop_oldest", "drop_newest"]).default("drop_oldest").describe("What to give up when the buffer is full; drops are counted and reported."),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const serverSection = z
+  .strictObject({
+    agents: z
+      .array(
+        z.strictObject({
+          name: z.string().min(1).describe("The agent's name on the server."),
+          token: z.string().min(16, "expected a token of at least 16 characters (e.g. `openssl rand -hex 24`)"),
+          labels: z.record(z.string(), z.string()).default({}),
+        }),
+      )
+      .default([])
+      .describe("Agents allowed to push; any other token is refused."),
+    silent_after: duration.default("2m").describe("Alert when an agent has not pushed for this long."),
+    max_push_bytes: z.number().int().min(MIB).default(32 * MIB).describe("Largest accepted push, compressed or not."),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   version: z
     .literal(CONFIG_VERSION, { message: `expected version: ${CONFIG_VERSION}` })
@@ -121,6 +155,8 @@ export const configSchema = z.strictObject({
       actions: z.array(execAction).default([]),
     })
     .prefault({}),
+  agent: agentSection.describe("Used by `ansai agent`: where to push and how to buffer."),
+  server: serverSection.describe("Used by `ansai start`/`ansai server`: which agents may push."),
 });
 
 /** The validated, effective config; durations stay strings (see `durationMs`). */
