@@ -7,6 +7,7 @@ import { createAnalyzer, predictionToPoint, type Analyzer } from "./analyzer/eng
 import type { RuleSpec } from "./analyzer/rules.js";
 import { buildApi } from "./api/server.js";
 import { createCollectors } from "./collector/index.js";
+import { AgentRegistry } from "./collector/ingest/agents.js";
 import type { Config } from "./config/schema.js";
 import { durationMs } from "./config/zod-types.js";
 import { systemClock, type Clock, type Collector, type Store } from "./core/contracts.js";
@@ -15,7 +16,9 @@ import { AnsaiError, ErrorCodes } from "./core/errors.js";
 import { createAction } from "./remediator/actions/index.js";
 import { Journal } from "./remediator/journal.js";
 import { createRemediator, type Remediator } from "./remediator/remediator.js";
+import { DurableBuffer } from "./store/buffer.js";
 import { openEmbeddedStore } from "./store/embedded.js";
+import { createRemoteSink } from "./store/remote.js";
 
 export interface AppOptions {
   config: Config;
@@ -46,6 +49,25 @@ export interface WatchSummary {
   processes: string;
   rules: string[];
   remediation: string;
+}
+
+/** The collectors the config enables, with their options. */
+function collectorsFromConfig(config: Config): Collector[] {
+  return createCollectors({
+    host: { enabled: config.collectors.host.enabled },
+    disk: { enabled: config.collectors.disk.enabled, mounts: config.collectors.disk.mounts, ignoreFs: config.collectors.disk.ignore_fs },
+    procstat: {
+      enabled: config.collectors.procstat.enabled,
+      top: config.collectors.procstat.top,
+      match: config.collectors.procstat.match.map((m) => ({
+        name: m.name,
+        pattern: m.pattern,
+        exe: m.exe,
+        pidfile: m.pidfile,
+        memoryLimitBytes: m.memory_limit,
+      })),
+    },
+  });
 }
 
 /** Turns config rules into analyzer rules; a configured rule replaces a default of the same name. */
@@ -129,30 +151,21 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     registry,
   });
 
+  const agents = new AgentRegistry(config.server.agents, durationMs(config.server.silent_after), clock.nowMs());
+  await restoreAgentSeqs(store, agents, clock.nowMs());
+
   const pipeline = (points: readonly Point[]): void => {
     store.write(points);
     analyzer.write(points);
   };
-  const collectors = createCollectors({
-    host: { enabled: config.collectors.host.enabled },
-    disk: { enabled: config.collectors.disk.enabled, mounts: config.collectors.disk.mounts, ignoreFs: config.collectors.disk.ignore_fs },
-    procstat: {
-      enabled: config.collectors.procstat.enabled,
-      top: config.collectors.procstat.top,
-      match: config.collectors.procstat.match.map((m) => ({
-        name: m.name,
-        pattern: m.pattern,
-        exe: m.exe,
-        pidfile: m.pidfile,
-        memoryLimitBytes: m.memory_limit,
-      })),
-    },
-  });
+  const collectors = collectorsFromConfig(config);
   const collect = collectLoop(collectors, { host, clock, log, registry, sink: pipeline });
 
   const evaluate = async (): Promise<void> => {
-    const { predictions, transitions } = analyzer.evaluate(clock.nowMs());
+    const nowMs = clock.nowMs();
+    const { predictions, transitions: predicted } = analyzer.evaluate(nowMs);
     store.write(predictions.map(predictionToPoint));
+    const transitions = [...predicted, ...agents.evaluate(nowMs)];
     for (const alert of transitions) {
       log.info({ component: "analyzer", alert: alert.id, state: alert.state, severity: alert.severity }, alert.summary);
     }
@@ -170,7 +183,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
   const api = buildApi({
     store,
-    analysis: analyzer,
+    analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()] },
+    agentPush: { agents, sink: pipeline, flush: () => store.flush(), clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     journal,
     registry,
     clock,
@@ -244,6 +258,72 @@ async function warmUp(deps: { store: Store; analyzer: Analyzer; rules: readonly 
   if (samples > 0) deps.log.info({ series, samples }, "models warmed up from the store");
 }
 
+export interface AgentOptions extends AppOptions {
+  serverUrl: string;
+  token: string;
+}
+
+export interface RunningAgent {
+  host: string;
+  bufferDir: string;
+  /** Stops collecting, tries one last push, and closes the buffer (what is left stays on disk). */
+  stop(): Promise<void>;
+}
+
+/**
+ * `ansai agent`: collectors → durable on-disk buffer → push to `ansai server`. Nothing listens on
+ * the host; a server outage or a restart of either side loses no sample.
+ */
+export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const { config, log } = opts;
+  const clock = opts.clock ?? systemClock;
+  const host = config.host ?? os.hostname();
+  const bufferDir = path.join(path.resolve(opts.cwd, config.data_dir), "agent-buffer");
+  const registry = new Registry();
+  const buffer = DurableBuffer.open({
+    dir: bufferDir,
+    maxBytes: config.agent.buffer.max_bytes,
+    overflow: config.agent.buffer.overflow,
+    log: log.child({ component: "buffer" }),
+  });
+  const remote = createRemoteSink({
+    serverUrl: opts.serverUrl,
+    token: opts.token,
+    host,
+    labels: config.agent.labels,
+    version: opts.version,
+    buffer,
+    log: log.child({ component: "push" }),
+    registry,
+  });
+  const stopSender = remote.start();
+  const collect = collectLoop(collectorsFromConfig(config), { host, clock, log, registry, sink: (points) => remote.write(points) });
+  const stopCollect = every(durationMs(config.interval), collect, log, "collection");
+  let stopping: Promise<void> | undefined;
+  return {
+    host,
+    bufferDir,
+    stop: () =>
+      (stopping ??= (async () => {
+        await stopCollect();
+        await stopSender();
+        await remote.drain().catch((err: unknown) => log.warn({ err: (err as Error).message, buffered: buffer.stats().points }, "server unreachable at shutdown; points stay buffered on disk"));
+        buffer.close();
+      })()),
+  };
+}
+
+/** After a restart, the last batch applied per agent comes back from the store, so a retried batch is not written twice. */
+async function restoreAgentSeqs(store: Store, agents: AgentRegistry, nowMs: number): Promise<void> {
+  if (agents.size === 0) return;
+  for (const info of await store.listSeries({ measurement: "ansai_agent", field: "batch_seq" })) {
+    const samples = await store.query({ series: info.key, startMs: 0, endMs: nowMs + 1, stepMs: nowMs + 1, aggregate: "max" });
+    const agent = info.tags.agent;
+    const seq = samples.at(-1)?.[1];
+    if (agent !== undefined && seq !== undefined) agents.restoreSeq(agent, seq);
+  }
+}
+
 function describeProcesses(config: Config): string {
   const p = config.collectors.procstat;
   if (!p.enabled) return "none";
@@ -272,8 +352,9 @@ function collectLoop(collectors: readonly Collector[], deps: CollectLoopDeps): (
   });
   return async () => {
     const nowMs = deps.clock.nowMs();
-    await Promise.all(
-      collectors.map(async (collector) => {
+    // One sink call per pass: one buffer append (and fsync) per pass on an agent.
+    const pass = await Promise.all(
+      collectors.map(async (collector): Promise<Point[]> => {
         const log = deps.log.child({ component: "collector", plugin: collector.name });
         const end = duration.startTimer({ collector: collector.name });
         try {
@@ -287,14 +368,16 @@ function collectLoop(collectors: readonly Collector[], deps: CollectLoopDeps): (
             },
           });
           points.inc({ collector: collector.name }, out.length);
-          deps.sink(out);
+          return out;
         } catch (err) {
           errors.inc({ collector: collector.name });
           log.error({ err }, "collector pass failed");
+          return [];
         } finally {
           end();
         }
       }),
     );
+    deps.sink(pass.flat());
   };
 }
