@@ -51,25 +51,6 @@ export interface WatchSummary {
   remediation: string;
 }
 
-/** The collectors the config enables, with their options. */
-function collectorsFromConfig(config: Config): Collector[] {
-  return createCollectors({
-    host: { enabled: config.collectors.host.enabled },
-    disk: { enabled: config.collectors.disk.enabled, mounts: config.collectors.disk.mounts, ignoreFs: config.collectors.disk.ignore_fs },
-    procstat: {
-      enabled: config.collectors.procstat.enabled,
-      top: config.collectors.procstat.top,
-      match: config.collectors.procstat.match.map((m) => ({
-        name: m.name,
-        pattern: m.pattern,
-        exe: m.exe,
-        pidfile: m.pidfile,
-        memoryLimitBytes: m.memory_limit,
-      })),
-    },
-  });
-}
-
 /** Turns config rules into analyzer rules; a configured rule replaces a default of the same name. */
 export function effectiveRules(config: Config): RuleSpec[] {
   const configured: RuleSpec[] = config.analyzer.rules.map((r) => ({
@@ -158,7 +139,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     store.write(points);
     analyzer.write(points);
   };
-  const collectors = collectorsFromConfig(config);
+  const collectors = createCollectors(config.collectors, opts.env);
   const collect = collectLoop(collectors, { host, clock, log, registry, sink: pipeline });
 
   const evaluate = async (): Promise<void> => {
@@ -184,6 +165,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const api = buildApi({
     store,
     analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()] },
+    write: { sink: pipeline, tokens: config.server.write_tokens, limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
     agentPush: { agents, sink: pipeline, flush: () => store.flush(), clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     journal,
     registry,
@@ -204,6 +186,9 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       "Another program (or another ANSAI) uses this port: stop it, or set api.port in the config.",
       { cause: err },
     );
+  }
+  if (!["127.0.0.1", "::1", "localhost"].includes(config.api.listen) && config.server.write_tokens.length === 0) {
+    log.warn({ listen: config.api.listen }, "the API listens beyond this host and /api/v2/write needs no token: set server.write_tokens");
   }
   const address = api.server.address();
   const port = typeof address === "object" && address ? address.port : config.api.port;
@@ -297,7 +282,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     registry,
   });
   const stopSender = remote.start();
-  const collect = collectLoop(collectorsFromConfig(config), { host, clock, log, registry, sink: (points) => remote.write(points) });
+  const collect = collectLoop(createCollectors(config.collectors, opts.env), { host, clock, log, registry, sink: (points) => remote.write(points) });
   const stopCollect = every(durationMs(config.interval), collect, log, "collection");
   let stopping: Promise<void> | undefined;
   return {

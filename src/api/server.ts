@@ -12,6 +12,7 @@ import { registerHealthRoutes } from "./routes/health.js";
 import { registerPredictionRoutes } from "./routes/predictions.js";
 import { registerQueryRoutes } from "./routes/query.js";
 import { registerSeriesRoutes } from "./routes/series.js";
+import { registerWriteRoutes, type WriteDeps } from "./routes/write.js";
 
 /** What the API reads; each part is passed in, none is reached through globals. */
 export interface ApiDeps {
@@ -23,6 +24,8 @@ export interface ApiDeps {
   log: Logger;
   version: string;
   host: string;
+  /** InfluxDB-compatible line-protocol ingest (/api/v2/write, /write). */
+  write: Omit<WriteDeps, "registry" | "clock" | "log">;
   /** Where agents push, and what the server knows of them. */
   agentPush: AgentRouteDeps;
   /** What this process watches, for `ansai status` and /healthz. */
@@ -52,5 +55,6 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   registerAlertRoutes(app, deps);
   registerActionRoutes(app, deps);
   registerAgentRoutes(app, deps.agentPush);
+  registerWriteRoutes(app, { ...deps.write, registry: deps.registry, clock: deps.clock, log: deps.log });
   return app;
 }

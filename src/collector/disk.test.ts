@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { link, mkdir, mkdtemp, readFile, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Point } from "../core/point.js";
-import { createDiskCollector, diskFields, diskTags, findMounts, listRealMounts } from "./disk.js";
-import { parseMountinfo, unescapeMountPath } from "./mountinfo.js";
+import { createDiskCollector, diskFields, diskTags, findMounts, isReadOnly, listRealMounts, readOnlyField, walkDirSize } from "./disk.js";
+import { parseMountLine, parseMountinfo, unescapeMountPath } from "./mountinfo.js";
 import { onePoint, testContext } from "./test-helpers.js";
 
 const MOUNTINFO = new URL("../../test/fixtures/proc-mountinfo/mountinfo", import.meta.url).pathname;
@@ -130,7 +130,7 @@ describe("disk collector on this machine", () => {
     await writeFile(mi, `${real}\n90 27 254:9 / /no/such/mount rw - ext4 /dev/vdz rw\n`);
     try {
       const ctx = testContext(0);
-      const points = await createDiskCollector({ mountinfoPath: mi }).collect(ctx);
+      const points = await createDiskCollector({}, { mountinfoPath: mi }).collect(ctx);
       expect(points.map((p) => p.tags.path)).toEqual(["/"]);
       expect(ctx.errors.map((e) => e.item)).toEqual(["/no/such/mount"]);
     } finally {
@@ -140,7 +140,7 @@ describe("disk collector on this machine", () => {
 
   it("reports an unreadable mount table once and emits nothing", async () => {
     const ctx = testContext(0);
-    expect(await createDiskCollector({ mountinfoPath: "/nonexistent/mountinfo" }).collect(ctx)).toEqual([]);
+    expect(await createDiskCollector({}, { mountinfoPath: "/nonexistent/mountinfo" }).collect(ctx)).toEqual([]);
     expect(ctx.errors.map((e) => e.item)).toEqual(["/nonexistent/mountinfo"]);
   });
 });
@@ -179,5 +179,152 @@ describe("disk collector watching an explicit tmpfs", () => {
     expect(Number(after.fields.used) - Number(before.fields.used)).toBeGreaterThanOrEqual(2 * MIB);
     expect(Number(after.fields.used_percent)).toBeGreaterThanOrEqual(25);
     expect(Number(after.fields.inodes_used)).toBe(Number(before.fields.inodes_used) + 1);
+  });
+});
+
+describe("read_only", () => {
+  const line = (mountOpts: string, superOpts: string): string => `42 27 7:0 / /data ${mountOpts} - ext4 /dev/loop0 ${superOpts}`;
+  it.each([
+    { what: "a writable mount", mount: "rw,relatime", sb: "rw,errors=remount-ro", seen: false, ro: false, want: 0 },
+    { what: "ext4 error remount before Linux 6.x: superblock ro under a rw mount", mount: "rw,relatime", sb: "ro,errors=remount-ro", seen: false, ro: true, want: 1 },
+    { what: "ext4 error remount on Linux 6.x: emergency_ro", mount: "rw,relatime", sb: "rw,errors=remount-ro,emergency_ro", seen: false, ro: true, want: 1 },
+    { what: "read-only from the start (an ro /boot)", mount: "ro,relatime", sb: "ro", seen: false, ro: true, want: 0 },
+    { what: "remounted ro after it was seen writable", mount: "ro,relatime", sb: "ro", seen: true, ro: true, want: 1 },
+    { what: "an ro bind mount of a writable filesystem, seen rw before", mount: "ro,relatime", sb: "rw", seen: true, ro: true, want: 1 },
+  ])("$what → $want", ({ mount, sb, seen, ro, want }) => {
+    const m = parseMountLine(line(mount, sb));
+    if (m === undefined) throw new Error("bad fixture line");
+    expect(isReadOnly(m)).toBe(ro);
+    expect(readOnlyField(m, seen)).toBe(want);
+  });
+
+  it("is a field on every disk point of this machine", async () => {
+    const points = await createDiskCollector().collect(testContext(0));
+    expect(onePoint(points, "disk", { path: "/" }).fields.read_only).toBe(0);
+    expect(points.every((p) => p.fields.read_only === 0 || p.fields.read_only === 1)).toBe(true);
+  });
+});
+
+describe("read_only on real filesystems", () => {
+  let dir = "";
+  const mounted: string[] = [];
+  const run = (cmd: string, args: string[]): string => execFileSync(cmd, args, { stdio: "pipe", encoding: "utf8" });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "ansai-ro-"));
+  });
+  afterAll(async () => {
+    for (const m of mounted.reverse()) run("umount", [m]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("turns 1 when a tmpfs seen rw is remounted ro (mode follows, as in Telegraf)", async () => {
+    const mnt = join(dir, "tmpfs");
+    await mkdir(mnt);
+    run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]);
+    mounted.push(mnt);
+    const c = createDiskCollector({ mounts: [mnt] });
+    const before = onePoint(await c.collect(testContext(0)), "disk", { path: mnt });
+    expect(before.fields.read_only).toBe(0);
+    run("mount", ["-o", "remount,ro", mnt]);
+    const after = onePoint(await c.collect(testContext(1)), "disk", { path: mnt });
+    expect(after.fields.read_only).toBe(1);
+    expect(after.tags.mode).toBe("ro");
+    // A fresh collector never saw it writable: ro by design as far as it knows.
+    expect(onePoint(await createDiskCollector({ mounts: [mnt] }).collect(testContext(2)), "disk", { path: mnt }).fields.read_only).toBe(0);
+  });
+
+  it("turns 1 after a real ext4 error remount, with the mode tag still rw (one series)", async () => {
+    const img = join(dir, "ext4.img");
+    const mnt = join(dir, "ext4");
+    await mkdir(mnt);
+    await writeFile(img, "");
+    run("truncate", ["-s", "8M", img]);
+    run("mkfs.ext4", ["-q", "-F", img]);
+    run("mount", ["-o", "loop,errors=remount-ro", img, mnt]);
+    mounted.push(mnt);
+    const c = createDiskCollector({ mounts: [mnt] });
+    const before = onePoint(await c.collect(testContext(0)), "disk", { path: mnt });
+    expect(before.fields.read_only).toBe(0);
+    // ext4's sysfs knob raises a filesystem error, as a corrupt block would.
+    const loop = run("findmnt", ["-n", "-o", "SOURCE", mnt]).trim().replace("/dev/", "");
+    await writeFile(`/sys/fs/ext4/${loop}/trigger_fs_error`, "1");
+    await expect(writeFile(join(mnt, "x"), "x")).rejects.toMatchObject({ code: "EROFS" });
+    const after = onePoint(await c.collect(testContext(1)), "disk", { path: mnt });
+    expect(after.fields.read_only).toBe(1);
+    expect(after.tags).toBe(before.tags);
+    expect(after.tags.mode).toBe("rw");
+  });
+});
+
+describe("dir_size", () => {
+  let root = "";
+  let outside = "";
+  let nested = "";
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "ansai-dirsize-"));
+    outside = await mkdtemp(join(tmpdir(), "ansai-outside-"));
+    // root/a (1000 B), root/sub/b (3000 B), root/sub/deeper/c (500 B), root/sub/hard (a hard link to b),
+    // root/link → outside (a directory holding 1 MiB), root/mnt (a tmpfs holding 1 MiB).
+    await writeFile(join(root, "a"), Buffer.alloc(1000, 1));
+    await mkdir(join(root, "sub", "deeper"), { recursive: true });
+    await writeFile(join(root, "sub", "b"), Buffer.alloc(3000, 1));
+    await writeFile(join(root, "sub", "deeper", "c"), Buffer.alloc(500, 1));
+    await link(join(root, "sub", "b"), join(root, "sub", "hard"));
+    await writeFile(join(outside, "big"), Buffer.alloc(MIB, 1));
+    await symlink(outside, join(root, "link"));
+    await symlink(join(outside, "big"), join(root, "sub", "file-link"));
+    nested = join(root, "mnt");
+    await mkdir(nested);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", nested], { stdio: "pipe" });
+    await writeFile(join(nested, "inside-mount"), Buffer.alloc(MIB, 1));
+  });
+  afterAll(async () => {
+    if (nested !== "") execFileSync("umount", [nested]);
+    await rm(root, { recursive: true, force: true });
+    await rm(outside, { recursive: true, force: true });
+  });
+
+  it.each([
+    { what: "the whole tree", maxDepth: undefined, size: 4500, files: 3, dirs: 2 },
+    { what: "max_depth 1", maxDepth: 1, size: 4000, files: 2, dirs: 2 },
+    { what: "max_depth 0", maxDepth: 0, size: 1000, files: 1, dirs: 1 },
+  ])("$what: counts regular files once, never follows symlinks nor crosses the mount", async ({ maxDepth, size, files, dirs }) => {
+    const s = await walkDirSize(root, { maxEntries: 1000, maxDepth });
+    expect(s).toMatchObject({ sizeBytes: size, files, dirs, capped: false, unreadable: 0 });
+    expect(s.allocatedBytes).toBeGreaterThanOrEqual(size);
+  });
+
+  it("stops at maxEntries and says so", async () => {
+    expect((await walkDirSize(root, { maxEntries: 3 })).capped).toBe(true);
+  });
+
+  it("throws for a path that is not a directory", async () => {
+    await expect(walkDirSize(join(root, "a"), { maxEntries: 10 })).rejects.toThrow("is not a directory");
+    await expect(walkDirSize(join(root, "link"), { maxEntries: 10 })).rejects.toThrow("is not a directory");
+  });
+
+  it("emits dir_size from the collector once the background walk is done, and reports a capped or missing dir", async () => {
+    const c = createDiskCollector({
+      mounts: ["/"],
+      dirs: [{ path: root }, { path: join(root, "nope") }],
+      dir_max_entries: 1000,
+    });
+    const ctx = testContext(0);
+    let point: Point | undefined;
+    for (let i = 0; i < 200 && point === undefined; i++) {
+      point = (await c.collect(ctx)).find((p) => p.measurement === "dir_size");
+      if (point === undefined) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(point?.tags).toEqual({ path: root, host: "test-host" });
+    expect(point?.fields).toMatchObject({ size_bytes: 4500, files: 3 });
+    expect(ctx.errors.map((e) => e.item)).toEqual([join(root, "nope")]);
+
+    const capped = createDiskCollector({ mounts: ["/"], dirs: [{ path: root }], dir_max_entries: 2 });
+    const cctx = testContext(0);
+    for (let i = 0; i < 200 && cctx.errors.length === 0; i++) {
+      expect((await capped.collect(cctx)).some((p) => p.measurement === "dir_size")).toBe(false);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(String(cctx.errors[0]?.err)).toContain("more than 2 entries");
   });
 });

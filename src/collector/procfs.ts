@@ -1,3 +1,4 @@
+import { close, open, read } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 /** Errno code of a Node.js system error, or undefined for anything else. */
@@ -16,6 +17,41 @@ export function isGone(err: unknown): boolean {
 /** Reads a small pseudo-file (/proc, /sys) as text. */
 export function readText(path: string): Promise<string> {
   return readFile(path, "utf8");
+}
+
+/**
+ * Reads a small per-process /proc file (stat, cmdline, cgroup, limits) with one open, as few
+ * reads as it takes and a close: about 3× less CPU than fs/promises readFile, which matters
+ * when a pass reads every process's stat. A short read ends the file, which holds for these
+ * files (generated whole on open or read), not for page-at-a-time lists such as maps: use
+ * {@link readText} for those.
+ */
+export function readProcFile(path: string, initialBytes = 1024): Promise<string> {
+  return new Promise((resolve, reject) => {
+    open(path, "r", (openErr, fd) => {
+      if (openErr) {
+        reject(openErr);
+        return;
+      }
+      let buf = Buffer.allocUnsafe(initialBytes);
+      let len = 0;
+      const finish = (err: Error | null): void => {
+        close(fd, () => (err ? reject(err) : resolve(buf.toString("utf8", 0, len))));
+      };
+      const step = (): void => {
+        read(fd, buf, len, buf.length - len, null, (err, n) => {
+          if (err) return finish(err);
+          len += n;
+          if (n === 0 || len < buf.length) return finish(null);
+          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          buf.copy(bigger, 0, 0, len);
+          buf = bigger;
+          step();
+        });
+      };
+      step();
+    });
+  });
 }
 
 /** Calls `fn` once per line of `text` without building an array of lines. */
@@ -58,4 +94,34 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** Tags objects kept across passes: one frozen object per series while the series is seen. */
+export interface TagsCache {
+  /** The cached tags for `key`, or the result of `build` (frozen and cached) on a miss. `key` must identify every tag value. */
+  get(key: string, build: () => Record<string, string>): Readonly<Record<string, string>>;
+  /** Ends a pass: entries not used in this pass or the one before are dropped, so the cache stays bounded. */
+  endPass(): void;
+}
+
+/**
+ * Keeps the same tags object for a series from pass to pass: the analyzer recognises a known
+ * tags object by identity and skips building its series key.
+ */
+export function createTagsCache(): TagsCache {
+  let current = new Map<string, Readonly<Record<string, string>>>();
+  let previous = new Map<string, Readonly<Record<string, string>>>();
+  return {
+    get(key, build) {
+      let tags = current.get(key);
+      if (tags !== undefined) return tags;
+      tags = previous.get(key) ?? Object.freeze(build());
+      current.set(key, tags);
+      return tags;
+    },
+    endPass() {
+      previous = current;
+      current = new Map();
+    },
+  };
 }

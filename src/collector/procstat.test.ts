@@ -8,8 +8,12 @@ import { AnsaiError } from "../core/errors.js";
 import type { Point } from "../core/point.js";
 import { parseMountinfo } from "./mountinfo.js";
 import {
+  cgroupIdentity,
   createProcstatCollector,
   findCgroupMounts,
+  membershipIdentity,
+  parseMaxOpenFiles,
+  parseOomKills,
   PAGE_SIZE_BYTES,
   parseCgroupLimit,
   parseCgroupMembership,
@@ -51,7 +55,7 @@ describe("parsePidStat", () => {
 
 describe("cgroup parsing", () => {
   it.each([
-    ["hybrid", "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n", { v1MemoryPath: "/process_api/abc", v2Path: "/" }],
+    ["hybrid", "9:name=systemd:/\n4:memory:/process_api/abc\n1:cpu:/\n0::/\n", { v1MemoryPath: "/process_api/abc", v1SystemdPath: "/", v2Path: "/" }],
     ["v2 only", "0::/system.slice/nginx.service\n", { v2Path: "/system.slice/nginx.service" }],
     ["v1 with co-mounted controllers", "5:cpuacct,memory,cpu:/docker/x\n", { v1MemoryPath: "/docker/x" }],
     ["v1 without memory", "3:cpuset:/\n2:memsomething:/x\n", {}],
@@ -105,37 +109,66 @@ describe("procstat collector over a fixture /proc", () => {
     { name: "worker", pattern: "worker\\.py --queue" },
     { name: "api", exe: "api-server-long-name" },
     { name: "nginx", exe: "nginx" },
-    { name: "sleepy", pidfile: join(RUN, "sleepy.pid"), memoryLimitBytes: 123_456_789 },
+    { name: "sleepy", pidfile: join(RUN, "sleepy.pid"), memory_limit: 123_456_789 },
     { name: "dead", pidfile: join(RUN, "dead.pid") },
     { name: "bad", pidfile: join(RUN, "garbage.pid") },
   ];
-  const collector = () => createProcstatCollector({ procRoot: PROC, cgroupRoot: CGROUP, top: 0, match: matches });
+  const collector = () => createProcstatCollector({ top: 0, match: matches }, { procRoot: PROC, cgroupRoot: CGROUP });
 
   it.each([
     {
       what: "pattern on the cmdline, cgroup v1 limit of its own cgroup",
       tags: { process_name: "worker", pid: "4242", pattern: "worker\\.py --queue" },
-      fields: { memory_rss: 25600 * 4096, memory_vms: 524288000, num_threads: 4, num_fds: 4, memory_limit: 536870912, memory_usage: 104857600 },
+      fields: {
+        memory_rss: 25600 * 4096,
+        memory_vms: 524288000,
+        num_threads: 4,
+        num_fds: 4,
+        fd_limit: 1024,
+        fd_used_percent: (100 * 4) / 1024,
+        memory_oom_kills: 2,
+        memory_limit: 536870912,
+        memory_usage: 104857600,
+      },
     },
     {
-      what: "exe longer than comm, confirmed from /proc/PID/exe; cgroup v2 memory.max",
-      tags: { process_name: "api", pid: "4243", exe: "api-server-long-name" },
-      fields: { memory_rss: 12800 * 4096, memory_vms: 1073741824, num_threads: 12, num_fds: 2, memory_limit: 268435456, memory_usage: 52428800 },
+      what: "exe longer than comm, confirmed from /proc/PID/exe; cgroup v2 memory.max and memory.events; its systemd unit",
+      tags: { process_name: "api", pid: "4243", exe: "api-server-long-name", systemd_unit: "api.service" },
+      fields: {
+        memory_rss: 12800 * 4096,
+        memory_vms: 1073741824,
+        num_threads: 12,
+        num_fds: 2,
+        fd_limit: 65536,
+        fd_used_percent: (100 * 2) / 65536,
+        memory_oom_kills: 3,
+        memory_limit: 268435456,
+        memory_usage: 52428800,
+      },
     },
     {
-      what: "unlimited cgroup falls back to MemTotal, without usage",
-      tags: { process_name: "nginx", pid: "4245", exe: "nginx" },
+      what: "unlimited cgroup falls back to MemTotal, without usage; unlimited fds; a docker container from the name=systemd path",
+      tags: { process_name: "nginx", pid: "4245", exe: "nginx", container_id: "3f4e8a2b9c1d" },
       fields: { memory_rss: 2560 * 4096, memory_vms: 60000000, num_threads: 1, num_fds: 6, memory_limit: FIXTURE_MEMTOTAL_BYTES },
     },
     {
-      what: "a parent's limit caps an unlimited child; usage is the parent's",
-      tags: { process_name: "nginx", pid: "4246", exe: "nginx" },
-      fields: { memory_rss: 5120 * 4096, memory_vms: 61000000, num_threads: 1, num_fds: 9, memory_limit: 1073741824, memory_usage: 300000000 },
+      what: "a parent's limit caps an unlimited child; usage is the parent's; a containerd container from the unified path",
+      tags: { process_name: "nginx", pid: "4246", exe: "nginx", container_id: "0123456789ab" },
+      fields: {
+        memory_rss: 5120 * 4096,
+        memory_vms: 61000000,
+        num_threads: 1,
+        num_fds: 9,
+        fd_limit: 1024,
+        fd_used_percent: (100 * 9) / 1024,
+        memory_limit: 1073741824,
+        memory_usage: 300000000,
+      },
     },
     {
       what: "pidfile with a configured limit",
       tags: { process_name: "sleepy", pid: "4247", pidfile: join(RUN, "sleepy.pid") },
-      fields: { memory_rss: 1000 * 4096, memory_vms: 8000000, num_threads: 1, num_fds: 3, memory_limit: 123_456_789 },
+      fields: { memory_rss: 1000 * 4096, memory_vms: 8000000, num_threads: 1, num_fds: 3, fd_limit: 1024, fd_used_percent: (100 * 3) / 1024, memory_limit: 123_456_789 },
     },
   ])("$what", async ({ tags, fields }) => {
     const ctx = testContext(1_000, "h1");
@@ -166,14 +199,14 @@ describe("procstat collector over a fixture /proc", () => {
   });
 
   it("top N by RSS skips kernel threads and processes already emitted by a match", async () => {
-    const topOnly = createProcstatCollector({ procRoot: PROC, cgroupRoot: CGROUP, top: 3, match: [] });
+    const topOnly = createProcstatCollector({ top: 3, match: [] }, { procRoot: PROC, cgroupRoot: CGROUP });
     const points = await topOnly.collect(testContext(0));
     expect(points.map((p) => [p.tags.pid, p.tags.process_name])).toEqual([
       ["4242", "my (weird) proc"],
       ["4243", "api-server-long"],
       ["4246", "nginx"],
     ]);
-    const both = createProcstatCollector({ procRoot: PROC, cgroupRoot: CGROUP, top: 10, match: [{ name: "worker", pattern: "worker" }] });
+    const both = createProcstatCollector({ top: 10, match: [{ name: "worker", pattern: "worker" }] }, { procRoot: PROC, cgroupRoot: CGROUP });
     const all = (await both.collect(testContext(0))).filter((p) => p.measurement === "procstat");
     // "worker" matches the python worker and the nginx worker; top adds the rest, none twice.
     expect(all.map((p) => [p.tags.pid, p.tags.process_name])).toEqual([
@@ -195,7 +228,7 @@ describe("procstat collector over a fixture /proc", () => {
 
     it("is omitted on first sighting, a percent of one core after, and reset by pid reuse", async () => {
       const proc = join(root, "proc");
-      const c = createProcstatCollector({ procRoot: proc, cgroupRoot: join(root, "cgroup"), top: 10, match: [] });
+      const c = createProcstatCollector({ top: 10, match: [] }, { procRoot: proc, cgroupRoot: join(root, "cgroup") });
       const first = await c.collect(testContext(10_000));
       expect(first.every((p) => p.fields.cpu_usage === undefined)).toBe(true);
 
@@ -300,20 +333,7 @@ describe("procstat collector on this machine", () => {
   describe("in a cgroup v1 memory cgroup limited to 256 MiB", () => {
     let cgDir = "";
     beforeAll(async () => {
-      const mounts = findCgroupMounts(await readFile("/proc/self/mountinfo", "utf8"), "/sys/fs/cgroup");
-      const v1 = mounts.v1Memory;
-      if (v1 === undefined) {
-        const types = parseMountinfo(await readFile("/proc/self/mountinfo", "utf8")).map((m) => m.fsType);
-        throw new Error(`no cgroup v1 memory hierarchy in /proc/self/mountinfo (fs types: ${[...new Set(types)].join(", ")})`);
-      }
-      const own = parseCgroupMembership(await readFile("/proc/self/cgroup", "utf8")).v1MemoryPath ?? "/";
-      cgDir = join(v1.dir, own, `ansai-test-${Math.random().toString(36).slice(2, 10)}`);
-      try {
-        await mkdir(cgDir);
-        await writeFile(join(cgDir, "memory.limit_in_bytes"), "268435456");
-      } catch (err) {
-        throw new Error(`cannot create the test memory cgroup ${cgDir} (needs root and a writable v1 memory hierarchy): ${String(err)}`, { cause: err });
-      }
+      cgDir = await createTestMemoryCgroup(256 * MIB);
     });
     afterAll(async () => {
       await Promise.all(children.splice(0).map(stop));
@@ -321,8 +341,10 @@ describe("procstat collector on this machine", () => {
     });
 
     it("reports memory_limit = 268435456 and the cgroup's usage", async () => {
-      const child = await spawnMarked("setInterval(()=>{},1000)", "cg");
+      // v1 charges a cgroup only for memory touched after joining it: keep touching a little.
+      const child = await spawnMarked("const k=[];setInterval(()=>{if(k.length<20)k.push(Buffer.alloc(1<<20).fill(1))},50)", "cg");
       await writeFile(join(cgDir, "cgroup.procs"), String(child.pid));
+      await new Promise((r) => setTimeout(r, 500));
       const c = createProcstatCollector({ top: 0, match: [{ name: "limited", pattern: `${marker}-cg` }] });
       const ctx = testContext(Date.now());
       const p = onePoint(await c.collect(ctx), "procstat");
@@ -333,4 +355,127 @@ describe("procstat collector on this machine", () => {
       expect(Number(p.fields.memory_usage)).toBeLessThan(256 * MIB);
     });
   });
+
+  describe("in a cgroup v1 memory cgroup limited to 128 MiB where a hog is OOM-killed", () => {
+    let cgDir = "";
+    beforeAll(async () => {
+      cgDir = await createTestMemoryCgroup(128 * MIB);
+    });
+    afterAll(async () => {
+      await Promise.all(children.splice(0).map(stop));
+      if (cgDir !== "") await rmdir(cgDir);
+    });
+
+    it("reports memory_oom_kills >= 1 on the survivor, as the cgroup's memory.oom_control says", async () => {
+      const survivor = await spawnMarked("setInterval(()=>{},1000)", "survivor");
+      // The hog waits on stdin so it is inside the cgroup before it allocates.
+      const hog = spawn(process.execPath, ["-e", "process.stdin.once('data',()=>{const a=[];for(;;)a.push(Buffer.alloc(8<<20,1))})", `${marker}-hog`], {
+        stdio: ["pipe", "ignore", "ignore"],
+      });
+      children.push(hog);
+      await once(hog, "spawn");
+      await writeFile(join(cgDir, "cgroup.procs"), String(survivor.pid));
+      await writeFile(join(cgDir, "cgroup.procs"), String(hog.pid));
+      const exited = once(hog, "exit");
+      hog.stdin?.write("go\n");
+      const [, signal] = (await exited) as [number | null, string | null];
+      expect(signal).toBe("SIGKILL");
+
+      const ctx = testContext(Date.now());
+      const p = onePoint(await createProcstatCollector({ top: 0, match: [{ name: "survivor", pattern: `${marker}-survivor` }] }).collect(ctx), "procstat");
+      expect(ctx.errors).toEqual([]);
+      const fromFile = parseOomKills(await readFile(join(cgDir, "memory.oom_control"), "utf8"));
+      expect(fromFile).toBeGreaterThanOrEqual(1);
+      expect(p.fields.memory_oom_kills).toBe(fromFile);
+      expect(p.fields.memory_limit).toBe(128 * MIB);
+    });
+  });
+
+  it("reports fd_limit = 100 for a child started with prlimit --nofile=100:100", async () => {
+    const child = spawn("prlimit", ["--nofile=100:100", "--", process.execPath, "-e", "setInterval(()=>{},1000)", `${marker}-fds`], { stdio: "ignore" });
+    children.push(child);
+    await once(child, "spawn");
+    const c = createProcstatCollector({ top: 0, match: [{ name: "fds", pattern: `${marker}-fds` }] });
+    // prlimit execs node in place: wait until the pid's command line is node's.
+    let p: Point | undefined;
+    for (let i = 0; i < 100 && p === undefined; i++) {
+      p = (await c.collect(testContext(0))).find((x) => x.measurement === "procstat");
+      if (p === undefined) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(p?.tags.pid).toBe(String(child.pid));
+    expect(p?.fields.fd_limit).toBe(100);
+    expect(p?.fields.fd_used_percent).toBe(Number(p?.fields.num_fds));
+  });
+
+  it("keeps one tags object per process from pass to pass", async () => {
+    await spawnMarked("setInterval(()=>{},1000)", "stable");
+    const c = createProcstatCollector({ top: 3, match: [{ name: "stable", pattern: `${marker}-stable` }] });
+    const first = await c.collect(testContext(0));
+    const second = await c.collect(testContext(1));
+    expect(first.length).toBeGreaterThan(1);
+    for (const p of first) {
+      const again = second.find((q) => q.measurement === p.measurement && q.tags.pid === p.tags.pid && q.tags.process_name === p.tags.process_name);
+      expect(again?.tags).toBe(p.tags);
+    }
+  });
+});
+
+/** A v1 memory cgroup under this process's own, limited to `limitBytes`; the caller removes it. */
+async function createTestMemoryCgroup(limitBytes: number): Promise<string> {
+  const mounts = findCgroupMounts(await readFile("/proc/self/mountinfo", "utf8"), "/sys/fs/cgroup");
+  const v1 = mounts.v1Memory;
+  if (v1 === undefined) {
+    const types = parseMountinfo(await readFile("/proc/self/mountinfo", "utf8")).map((m) => m.fsType);
+    throw new Error(`no cgroup v1 memory hierarchy in /proc/self/mountinfo (fs types: ${[...new Set(types)].join(", ")})`);
+  }
+  const own = parseCgroupMembership(await readFile("/proc/self/cgroup", "utf8")).v1MemoryPath ?? "/";
+  const dir = join(v1.dir, own, `ansai-test-${Math.random().toString(36).slice(2, 10)}`);
+  try {
+    await mkdir(dir);
+    await writeFile(join(dir, "memory.limit_in_bytes"), String(limitBytes));
+  } catch (err) {
+    throw new Error(`cannot create the test memory cgroup ${dir} (needs root and a writable v1 memory hierarchy): ${String(err)}`, { cause: err });
+  }
+  return dir;
+}
+
+describe("cgroup identity, OOM kills and fd limits", () => {
+  const id = "3f4e8a2b9c1d0e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f";
+  it.each([
+    ["a system service", "/system.slice/nginx.service", { systemdUnit: "nginx.service" }],
+    ["a template instance", "/system.slice/system-getty.slice/getty@tty1.service", { systemdUnit: "getty@tty1.service" }],
+    ["a user service: the innermost service wins", "/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", { systemdUnit: "foo.service" }],
+    ["docker, cgroupfs driver", `/docker/${id}`, { containerId: "3f4e8a2b9c1d" }],
+    ["docker, systemd driver", `/system.slice/docker-${id}.scope`, { containerId: "3f4e8a2b9c1d" }],
+    ["kubernetes with containerd", `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod7a1b.slice/cri-containerd-${id}.scope`, { containerId: "3f4e8a2b9c1d" }],
+    ["kubernetes, cgroupfs driver", `/kubepods/burstable/pod7a1b/${id}`, { containerId: "3f4e8a2b9c1d" }],
+    ["CRI-O", `/kubepods.slice/crio-${id}.scope`, { containerId: "3f4e8a2b9c1d" }],
+    ["rootless podman under the user manager: not the manager's unit", `/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-${id}.scope/container`, { containerId: "3f4e8a2b9c1d" }],
+    ["podman's conmon is not in the container", `/machine.slice/libpod-conmon-${id}.scope`, {}],
+    ["systemd inside a container keeps both", `/docker/${id}/system.slice/nginx.service`, { systemdUnit: "nginx.service", containerId: "3f4e8a2b9c1d" }],
+    ["a session scope", "/user.slice/user-0.slice/session-3.scope", {}],
+    ["a 32-hex id is not a container", "/process_api/6016d31edcb65b23bf6f4a81f7dac54c", {}],
+    ["the root", "/", {}],
+  ])("%s", (_what, path, want) => expect(cgroupIdentity(path)).toEqual(want));
+
+  it("merges unified, name=systemd and memory paths, first hierarchy first", () => {
+    expect(membershipIdentity({ v2Path: "/", v1SystemdPath: "/system.slice/a.service", v1MemoryPath: `/docker/${id}` })).toEqual({
+      systemdUnit: "a.service",
+      containerId: "3f4e8a2b9c1d",
+    });
+    expect(membershipIdentity({ v2Path: "/system.slice/b.service", v1SystemdPath: "/system.slice/a.service" })).toEqual({ systemdUnit: "b.service" });
+    expect(membershipIdentity({})).toEqual({});
+  });
+
+  it.each([
+    ["v1 memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 7\n", 7],
+    ["v2 memory.events", "low 0\nhigh 0\nmax 41\noom 3\noom_kill 3\noom_group_kill 0\n", 3],
+    ["a kernel before 4.13", "oom_kill_disable 0\nunder_oom 0\n", undefined],
+  ])("oom kills from %s", (_what, text, want) => expect(parseOomKills(text)).toBe(want));
+
+  it.each([
+    ["Max open files            1024                 4096                 files     \n", 1024],
+    ["Max open files            unlimited            unlimited            files     \n", undefined],
+    ["Max processes             96365                96365                processes \n", undefined],
+  ])("fd limit of %j", (text, want) => expect(parseMaxOpenFiles(`Limit                     Soft Limit           Hard Limit           Units     \n${text}`)).toBe(want));
 });

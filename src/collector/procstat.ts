@@ -1,10 +1,12 @@
 import { readdir, readlink } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { z } from "zod";
+import { regex } from "../config/zod-types.js";
 import type { CollectContext, Collector } from "../core/contracts.js";
-import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import type { Point } from "../core/point.js";
+import { parseSection } from "./config-section.js";
 import { hasOption, parseMountinfo } from "./mountinfo.js";
-import { errnoCode, isGone, mapLimit, parseMeminfo, readText } from "./procfs.js";
+import { createTagsCache, errnoCode, forEachLine, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
 
 /** Bytes per page for RSS: 4096 on Linux x86-64 and the default arm64 kernels; not read from the system. */
 export const PAGE_SIZE_BYTES = 4096;
@@ -17,32 +19,47 @@ const COMM_MAX_CHARS = 15;
 /** Concurrent /proc reads per pass: enough to hide latency, few enough not to exhaust fds. */
 const READ_CONCURRENCY = 32;
 
-/** Which processes one configured entry watches. Exactly one of pattern, exe, pidfile is set. */
-export interface ProcessMatch {
-  /** Value of the `process_name` tag. */
-  name: string;
-  /** Regular expression searched in the full command line (arguments joined by spaces), like `pgrep -f`. */
-  pattern?: string;
-  /** Exact executable name: the comm or the basename of /proc/PID/exe. */
-  exe?: string;
-  /** File holding the pid, as daemons write under /run. */
-  pidfile?: string;
-  /** Memory the process may use (bytes); overrides the cgroup limit and MemTotal. */
-  memoryLimitBytes?: number;
-}
+/** Which processes one configured entry watches (`collectors.procstat.match[]`). */
+export const processMatchSchema = z
+  .strictObject({
+    name: z.string().min(1).describe("Name for this process in the `process_name` tag, e.g. worker."),
+    pattern: regex.optional().describe("Regular expression searched in the full command line (arguments joined by spaces), like pgrep -f."),
+    exe: z.string().min(1).optional().describe("Exact executable name: the comm or the basename of /proc/PID/exe."),
+    pidfile: z.string().min(1).optional().describe("Path of a file holding the pid, as daemons write under /run."),
+    memory_limit: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Memory limit in bytes; default: the process's cgroup limit, else the host's MemTotal."),
+  })
+  .refine((m) => [m.pattern, m.exe, m.pidfile].filter((x) => x !== undefined).length === 1, {
+    message: "give exactly one of pattern, exe or pidfile",
+  });
 
-/** Options of the procstat collector. */
-export interface ProcstatCollectorOptions {
+/** One configured match as written in the config (exactly one of pattern, exe, pidfile). */
+export type ProcessMatch = z.input<typeof processMatchSchema>;
+
+/** The procstat collector's config section (`collectors.procstat`). */
+export const procstatConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe("Collect procstat for matched processes and the largest ones."),
+  top: z.number().int().min(0).default(10).describe("Also watch the N processes using the most memory."),
+  match: z.array(processMatchSchema).default([]).describe("Processes to watch by command line, executable or pidfile."),
+});
+
+/** Effective procstat collector config. */
+export type ProcstatConfig = z.output<typeof procstatConfigSchema>;
+
+/** Where the procstat collector reads from; tests point it at fixture trees. */
+export interface ProcstatCollectorDeps {
   /** Default "/proc". */
   procRoot?: string;
   /** Where the host's /sys/fs/cgroup is visible; cgroup mounts found in mountinfo are resolved under it. Default "/sys/fs/cgroup". */
   cgroupRoot?: string;
   /** Mount table used to find the cgroup hierarchies. Default `<procRoot>/self/mountinfo`. */
   mountinfoPath?: string;
-  /** Also emit the N processes with the largest RSS (0 = none). */
-  top: number;
-  match: readonly ProcessMatch[];
 }
+
 
 /** The fields of /proc/PID/stat this collector uses. */
 export interface PidStat {
@@ -79,9 +96,11 @@ export function parsePidStat(pid: number, text: string): PidStat | undefined {
   };
 }
 
-/** A process's memory cgroup: the v1 memory hierarchy path, the v2 unified path, or both (hybrid). */
+/** A process's cgroups: the v1 memory and name=systemd hierarchy paths, the v2 unified path (hybrid hosts have several). */
 export interface CgroupMembership {
   v1MemoryPath?: string;
+  /** systemd's own v1 hierarchy (`name=systemd`), where units show on v1-only hosts. */
+  v1SystemdPath?: string;
   v2Path?: string;
 }
 
@@ -96,8 +115,76 @@ export function parseCgroupMembership(text: string): CgroupMembership {
     const path = line.slice(b + 1);
     if (line.startsWith("0::")) out.v2Path = path;
     else if (hasOption(controllers, "memory")) out.v1MemoryPath = path;
+    else if (controllers === "name=systemd") out.v1SystemdPath = path;
   }
   return out;
+}
+
+/** Stable identity of a process from its cgroup path: the systemd service and the container it runs in. */
+export interface CgroupIdentity {
+  /** e.g. `nginx.service`. */
+  systemdUnit?: string;
+  /** First 12 hex digits of the container id, as `docker ps` shows it. */
+  containerId?: string;
+}
+
+// docker (cgroupfs: /docker/ID; systemd: docker-ID.scope), containerd/CRI (kubepods/.../ID, cri-containerd-ID.scope),
+// CRI-O (crio-ID.scope) and podman (libpod-ID.scope). conmon's own scopes (libpod-conmon-ID) do not match.
+const CONTAINER_SEGMENT = /^(?:docker-|cri-containerd-|crio-|libpod-)?([0-9a-f]{64})(?:\.scope)?$/;
+
+/**
+ * Reads the service and the container from a cgroup path, leaf first. A service above the
+ * container (the user manager podman runs under) is the container's host, not the process's
+ * unit, so units are only taken below any container; a container above a unit (systemd
+ * inside a container) keeps both.
+ */
+export function cgroupIdentity(path: string): CgroupIdentity {
+  const out: CgroupIdentity = {};
+  const parts = path.split("/");
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const seg = parts[i] ?? "";
+    const container = CONTAINER_SEGMENT.exec(seg);
+    if (container !== null) {
+      out.containerId = (container[1] ?? "").slice(0, 12);
+      return out;
+    }
+    if (out.systemdUnit === undefined && seg.length > ".service".length && seg.endsWith(".service")) out.systemdUnit = seg;
+  }
+  return out;
+}
+
+/** The identity from the first hierarchy that tells it: unified, then name=systemd, then memory. */
+export function membershipIdentity(m: CgroupMembership): CgroupIdentity {
+  const out: CgroupIdentity = {};
+  for (const path of [m.v2Path, m.v1SystemdPath, m.v1MemoryPath]) {
+    if (path === undefined) continue;
+    const id = cgroupIdentity(path);
+    out.systemdUnit ??= id.systemdUnit;
+    out.containerId ??= id.containerId;
+  }
+  if (out.systemdUnit === undefined) delete out.systemdUnit;
+  if (out.containerId === undefined) delete out.containerId;
+  return out;
+}
+
+/** The `oom_kill N` line of v2 memory.events or v1 memory.oom_control; undefined when absent (kernels before 4.13). */
+export function parseOomKills(text: string): number | undefined {
+  let kills: number | undefined;
+  forEachLine(text, (line) => {
+    if (line.startsWith("oom_kill ")) kills = Number(line.slice(9));
+  });
+  return kills !== undefined && Number.isFinite(kills) ? kills : undefined;
+}
+
+/** The soft "Max open files" of /proc/PID/limits; undefined when unlimited or absent. */
+export function parseMaxOpenFiles(text: string): number | undefined {
+  let soft: number | undefined;
+  forEachLine(text, (line) => {
+    if (!line.startsWith("Max open files")) return;
+    const value = line.slice("Max open files".length).trim().split(" ", 1)[0];
+    soft = value === undefined || value === "unlimited" ? undefined : Number(value);
+  });
+  return soft !== undefined && Number.isFinite(soft) ? soft : undefined;
 }
 
 /** Parses memory.max (v2) or memory.limit_in_bytes (v1); undefined means no limit. */
@@ -114,34 +201,18 @@ type Selector =
   | { kind: "pidfile"; value: string };
 
 interface CompiledMatch {
-  match: ProcessMatch;
+  match: MatchConfig;
   sel: Selector;
 }
 
-/** Validates one match entry once, at construction; a bad entry is a configuration error. */
-function compileMatch(m: ProcessMatch): CompiledMatch {
-  const set = (["pattern", "exe", "pidfile"] as const).filter((k) => m[k] !== undefined);
-  const kind = set[0];
-  if (set.length !== 1 || kind === undefined) {
-    throw new AnsaiError(
-      ErrorCodes.CONFIG_INVALID,
-      `procstat match "${m.name}" sets ${set.length === 0 ? "none" : set.join(" and ")} of pattern, exe, pidfile`,
-      "Set exactly one of pattern, exe or pidfile for each procstat match.",
-    );
-  }
-  const value = m[kind] ?? "";
-  if (kind === "exe") return { match: m, sel: { kind, value } };
-  if (kind === "pidfile") return { match: m, sel: { kind, value } };
-  try {
-    return { match: m, sel: { kind, value, re: new RegExp(value) } };
-  } catch (err) {
-    throw new AnsaiError(
-      ErrorCodes.CONFIG_INVALID,
-      `procstat match "${m.name}" has an invalid pattern ${JSON.stringify(value)}`,
-      "Write pattern as a JavaScript regular expression searched in the command line.",
-      { cause: err },
-    );
-  }
+/** A validated match as the config holds it. */
+type MatchConfig = z.output<typeof processMatchSchema>;
+
+/** Builds one match's selector; the schema has already checked that exactly one is set and the regex compiles. */
+function compileMatch(m: MatchConfig): CompiledMatch {
+  if (m.pattern !== undefined) return { match: m, sel: { kind: "pattern", value: m.pattern, re: new RegExp(m.pattern) } };
+  if (m.exe !== undefined) return { match: m, sel: { kind: "exe", value: m.exe } };
+  return { match: m, sel: { kind: "pidfile", value: m.pidfile ?? "" } };
 }
 
 /** Where one cgroup hierarchy is reachable. */
@@ -164,11 +235,27 @@ interface CgroupLimit {
   usageBytes?: number;
 }
 
-/** One process chosen for a point, with its identifying tags. */
+/** What a process's cgroups tell about it in one pass. */
+interface CgroupInfo {
+  identity: CgroupIdentity;
+  limit?: CgroupLimit;
+  /** OOM kills in the process's memory cgroup (v2: and its descendants) since it was created. */
+  oomKills?: number;
+}
+
+/** One process chosen for a point, with its identifying tags (host and cgroup tags are added later). */
 interface Selected {
   stat: PidStat;
   tags: Record<string, string>;
-  match?: ProcessMatch;
+  /** Identifies `tags` for the tags cache. */
+  key: string;
+  match?: MatchConfig;
+}
+
+/** What one process's point is made of. */
+interface Built {
+  fields: Record<string, number>;
+  identity: CgroupIdentity;
 }
 
 /** CPU counters of one process at one pass. */
@@ -182,21 +269,35 @@ export interface CpuSample {
 const GONE = Symbol("gone");
 
 /**
- * Collects Telegraf's `procstat` per watched process (tags process_name, pid and the selector
- * `pattern`/`exe`/`pidfile`; fields memory_rss, memory_vms, memory_limit, memory_usage in bytes,
- * cpu_usage in percent of one core, num_threads, num_fds), `procstat_lookup` per match
- * (pid_count, running, result_code), and the `top` largest processes by RSS.
- * CPU percent is omitted on the first sighting of a pid; the previous sample lives in this instance.
+ * Collects Telegraf's `procstat` per watched process (tags process_name, pid, the selector
+ * `pattern`/`exe`/`pidfile`, and `systemd_unit`/`container_id` when the cgroup tells them;
+ * fields memory_rss, memory_vms, memory_limit, memory_usage in bytes, memory_oom_kills,
+ * cpu_usage in percent of one core, num_threads, num_fds, fd_limit, fd_used_percent),
+ * `procstat_lookup` per match (pid_count, running, result_code), and the `top` largest
+ * processes by RSS. CPU percent is omitted on the first sighting of a pid; the previous sample
+ * lives in this instance, as do the tags objects reused from pass to pass.
+ * Throws AnsaiError (ANSAI_CONFIG_INVALID) for an invalid config.
  */
-export function createProcstatCollector(opts: ProcstatCollectorOptions): Collector {
-  const procRoot = opts.procRoot ?? "/proc";
-  const cgroupRoot = opts.cgroupRoot ?? "/sys/fs/cgroup";
-  const mountinfoPath = opts.mountinfoPath ?? join(procRoot, "self/mountinfo");
-  const matches = opts.match.map(compileMatch);
-  const top = Math.max(0, Math.floor(opts.top));
+export function createProcstatCollector(input: z.input<typeof procstatConfigSchema> = {}, deps: ProcstatCollectorDeps = {}): Collector {
+  const config: ProcstatConfig = parseSection("procstat", procstatConfigSchema, input);
+  const procRoot = deps.procRoot ?? "/proc";
+  const cgroupRoot = deps.cgroupRoot ?? "/sys/fs/cgroup";
+  const mountinfoPath = deps.mountinfoPath ?? join(procRoot, "self/mountinfo");
+  const matches = config.match.map(compileMatch);
+  const top = config.top;
   const needScan = top > 0 || matches.some((m) => m.sel.kind !== "pidfile");
   const needCmdline = matches.some((m) => m.sel.kind === "pattern");
+  const tagsCache = createTagsCache();
   let prevCpu = new Map<number, CpuSample>();
+
+  const processTags = (ctx: CollectContext, s: Selected, id: CgroupIdentity): Readonly<Record<string, string>> =>
+    tagsCache.get(`${s.key}\u0000${id.systemdUnit ?? ""}\u0000${id.containerId ?? ""}\u0000${ctx.host}`, () => {
+      const tags: Record<string, string> = { ...s.tags };
+      if (id.systemdUnit !== undefined) tags.systemd_unit = id.systemdUnit;
+      if (id.containerId !== undefined) tags.container_id = id.containerId;
+      tags.host = ctx.host;
+      return tags;
+    });
 
   return {
     name: "procstat",
@@ -204,31 +305,35 @@ export function createProcstatCollector(opts: ProcstatCollectorOptions): Collect
       const pass = createPass(ctx, { procRoot, cgroupRoot, mountinfoPath });
       const stats = needScan ? await pass.scanAll() : new Map<number, PidStat>();
       const selected: Selected[] = [];
-      const lookups: Array<{ m: CompiledMatch; pids: number[]; ok: boolean }> = [];
+      const lookups: Array<{ m: CompiledMatch; index: number; pids: number[]; ok: boolean }> = [];
 
-      for (const m of matches) {
+      for (const [index, m] of matches.entries()) {
         const found = await findMatching(pass, m, stats, needCmdline);
         if (found === undefined) {
-          lookups.push({ m, pids: [], ok: false });
+          lookups.push({ m, index, pids: [], ok: false });
           continue;
         }
-        lookups.push({ m, pids: found.map((s) => s.pid), ok: true });
-        for (const stat of found) selected.push({ stat, tags: matchTags(m, stat.pid), match: m.match });
+        lookups.push({ m, index, pids: found.map((s) => s.pid), ok: true });
+        for (const stat of found) selected.push({ stat, tags: matchTags(m, stat.pid), key: `m${index}\u0000${stat.pid}`, match: m.match });
       }
       selected.push(...topByRss(stats, top, new Set(selected.map((s) => s.stat.pid))));
 
-      const built = await mapLimit(selected, READ_CONCURRENCY, (s) => pass.buildFields(s, prevCpu.get(s.stat.pid)));
+      const built = await mapLimit(selected, READ_CONCURRENCY, (s) => pass.buildProcess(s, prevCpu.get(s.stat.pid)));
       const points: Point[] = [];
       const emitted = new Set<number>();
-      built.forEach((fields, i) => {
+      built.forEach((b, i) => {
         const s = selected[i];
-        if (fields === GONE || s === undefined) return;
+        if (b === GONE || s === undefined) return;
         emitted.add(s.stat.pid);
-        points.push({ measurement: "procstat", tags: { ...s.tags, host: ctx.host }, fields, timeMs: ctx.nowMs });
+        points.push({ measurement: "procstat", tags: processTags(ctx, s, b.identity), fields: b.fields, timeMs: ctx.nowMs });
       });
-      for (const l of lookups) points.push(lookupPoint(ctx, l.m, l.ok, l.pids.filter((p) => emitted.has(p)).length, l.pids.length));
+      for (const l of lookups) {
+        const tags = tagsCache.get(`lookup\u0000${l.index}\u0000${l.ok}\u0000${ctx.host}`, () => lookupTags(ctx, l.m, l.ok));
+        points.push(lookupPoint(ctx, tags, l.ok, l.pids.filter((p) => emitted.has(p)).length, l.pids.length));
+      }
 
       prevCpu = nextCpuState(stats, selected, ctx.nowMs);
+      tagsCache.endPass();
       return points;
     },
   };
@@ -247,20 +352,24 @@ function topByRss(stats: ReadonlyMap<number, PidStat>, n: number, taken: Readonl
     .slice(0, n);
   return biggest
     .filter((s) => !taken.has(s.pid))
-    .map((stat) => ({ stat, tags: { process_name: stat.comm, pid: String(stat.pid) } }));
+    .map((stat) => ({ stat, tags: { process_name: stat.comm, pid: String(stat.pid) }, key: `top\u0000${stat.comm}\u0000${stat.pid}` }));
+}
+
+function lookupTags(ctx: CollectContext, m: CompiledMatch, ok: boolean): Record<string, string> {
+  return {
+    process_name: m.match.name,
+    [m.sel.kind]: m.sel.value,
+    pid_finder: "native",
+    result: ok ? "success" : "lookup_error",
+    host: ctx.host,
+  };
 }
 
 /** Telegraf's `procstat_lookup`: how many processes a match found, so "not running" is a series too. */
-function lookupPoint(ctx: CollectContext, m: CompiledMatch, ok: boolean, running: number, pidCount: number): Point {
+function lookupPoint(ctx: CollectContext, tags: Readonly<Record<string, string>>, ok: boolean, running: number, pidCount: number): Point {
   return {
     measurement: "procstat_lookup",
-    tags: {
-      process_name: m.match.name,
-      [m.sel.kind]: m.sel.value,
-      pid_finder: "native",
-      result: ok ? "success" : "lookup_error",
-      host: ctx.host,
-    },
+    tags,
     fields: { pid_count: pidCount, running, result_code: ok ? 0 : 1 },
     timeMs: ctx.nowMs,
   };
@@ -327,13 +436,14 @@ function createPass(ctx: CollectContext, paths: PassPaths) {
   const pidPath = (pid: number, file: string): string => join(procRoot, String(pid), file);
   const cmdlineCache = new Map<number, Promise<string | undefined>>();
   const limitCache = new Map<string, Promise<CgroupLimit | undefined>>();
+  const oomCache = new Map<string, Promise<number | undefined>>();
   let memTotal: Promise<number | undefined> | undefined;
   let mounts: Promise<CgroupMounts> | undefined;
 
   // Reads a per-process file; undefined when the process is gone, others reported.
   const readPidFile = async (pid: number, file: string): Promise<string | undefined> => {
     try {
-      return await readText(pidPath(pid, file));
+      return await readProcFile(pidPath(pid, file));
     } catch (err) {
       if (!isGone(err)) ctx.reportError(pidPath(pid, file), err);
       return undefined;
@@ -392,6 +502,16 @@ function createPass(ctx: CollectContext, paths: PassPaths) {
     return undefined;
   };
 
+  const readFdLimit = async (pid: number): Promise<number | undefined | typeof GONE> => {
+    try {
+      return parseMaxOpenFiles(await readProcFile(pidPath(pid, "limits"), 2048));
+    } catch (err) {
+      if (isGone(err)) return GONE;
+      ctx.reportError(pidPath(pid, "limits"), err);
+      return undefined;
+    }
+  };
+
   const countFds = async (pid: number): Promise<number | undefined | typeof GONE> => {
     try {
       return (await readdir(pidPath(pid, "fd"))).length;
@@ -434,28 +554,46 @@ function createPass(ctx: CollectContext, paths: PassPaths) {
     return p;
   };
 
-  const cgroupLimit = async (pid: number): Promise<CgroupLimit | undefined | typeof GONE> => {
+  // OOM kills are counted per cgroup: one read per cgroup per pass, like the limit.
+  const cachedOomKills = (key: string, dir: string, v1: boolean): Promise<number | undefined> => {
+    let p = oomCache.get(key);
+    if (p === undefined) {
+      p = readOomKills(ctx, dir, v1);
+      oomCache.set(key, p);
+    }
+    return p;
+  };
+
+  const cgroupInfo = async (pid: number, needLimit: boolean): Promise<CgroupInfo | typeof GONE> => {
     let text: string;
     try {
-      text = await readText(pidPath(pid, "cgroup"));
+      text = await readProcFile(pidPath(pid, "cgroup"));
     } catch (err) {
       if (isGone(err)) return GONE;
       ctx.reportError(pidPath(pid, "cgroup"), err);
-      return undefined;
+      return { identity: {} };
     }
     const member = parseCgroupMembership(text);
+    const info: CgroupInfo = { identity: membershipIdentity(member) };
     const m = await getMounts();
     // In hybrid mode the memory controller is on v1 and the unified tree has no memory.max.
-    if (member.v1MemoryPath !== undefined && m.v1Memory !== undefined) {
-      return cachedLimit(`v1:${member.v1MemoryPath}`, m.v1Memory, member.v1MemoryPath, true);
-    }
-    if (member.v2Path !== undefined && m.v2 !== undefined) {
-      return cachedLimit(`v2:${member.v2Path}`, m.v2, member.v2Path, false);
-    }
-    return undefined;
+    const [key, mount, path, v1] =
+      member.v1MemoryPath !== undefined && m.v1Memory !== undefined
+        ? [`v1:${member.v1MemoryPath}`, m.v1Memory, member.v1MemoryPath, true]
+        : member.v2Path !== undefined && m.v2 !== undefined
+          ? [`v2:${member.v2Path}`, m.v2, member.v2Path, false]
+          : [undefined, undefined, undefined, false];
+    if (key === undefined || mount === undefined || path === undefined) return info;
+    const [limit, oomKills] = await Promise.all([
+      needLimit ? cachedLimit(key, mount, path, v1) : undefined,
+      cachedOomKills(key, cgroupDir(mount, path), v1),
+    ]);
+    if (limit !== undefined) info.limit = limit;
+    if (oomKills !== undefined) info.oomKills = oomKills;
+    return info;
   };
 
-  const buildFields = async (s: Selected, prev: CpuSample | undefined): Promise<Record<string, number> | typeof GONE> => {
+  const buildProcess = async (s: Selected, prev: CpuSample | undefined): Promise<Built | typeof GONE> => {
     const { stat } = s;
     const fields: Record<string, number> = {
       memory_rss: stat.rssBytes,
@@ -464,27 +602,30 @@ function createPass(ctx: CollectContext, paths: PassPaths) {
     };
     const cpu = cpuPercent(prev, stat, ctx.nowMs);
     if (cpu !== undefined) fields.cpu_usage = cpu;
-    const fds = await countFds(stat.pid);
-    if (fds === GONE) return GONE;
+    const configuredLimit = s.match?.memory_limit;
+    const [fds, fdLimit, cg] = await Promise.all([countFds(stat.pid), readFdLimit(stat.pid), cgroupInfo(stat.pid, configuredLimit === undefined)]);
+    if (fds === GONE || fdLimit === GONE || cg === GONE) return GONE;
     if (fds !== undefined) fields.num_fds = fds;
+    if (fdLimit !== undefined) {
+      fields.fd_limit = fdLimit;
+      if (fds !== undefined && fdLimit > 0) fields.fd_used_percent = (100 * fds) / fdLimit;
+    }
+    if (cg.oomKills !== undefined) fields.memory_oom_kills = cg.oomKills;
 
-    if (s.match?.memoryLimitBytes !== undefined) {
-      fields.memory_limit = s.match.memoryLimitBytes;
-      return fields;
+    if (configuredLimit !== undefined) {
+      fields.memory_limit = configuredLimit;
+    } else if (cg.limit !== undefined) {
+      fields.memory_limit = cg.limit.limitBytes;
+      if (cg.limit.usageBytes !== undefined) fields.memory_usage = cg.limit.usageBytes;
+    } else {
+      const total = await getMemTotal();
+      if (total !== undefined) fields.memory_limit = total;
     }
-    const cg = await cgroupLimit(stat.pid);
-    if (cg === GONE) return GONE;
-    if (cg !== undefined) {
-      fields.memory_limit = cg.limitBytes;
-      if (cg.usageBytes !== undefined) fields.memory_usage = cg.usageBytes;
-      return fields;
-    }
-    const total = await getMemTotal();
-    if (total !== undefined) fields.memory_limit = total;
-    return fields;
+    return { fields, identity: cg.identity };
   };
 
-  return { scanAll, readStat, cmdline, exeMatches, readPidfile, buildFields };
+  return { scanAll, readStat, cmdline, exeMatches, readPidfile, buildProcess };
+
 }
 
 /** Locates the cgroup v2 and v1 memory hierarchies in a mount table, re-rooted under `cgroupRoot`. */
@@ -505,6 +646,28 @@ function reroot(mountPoint: string, cgroupRoot: string): string {
   return mountPoint;
 }
 
+/** The cgroup path's parts below the mount's root (a container sees its own cgroup as "/"). */
+function relativeParts(mount: CgroupMount, cgPath: string): string[] {
+  const rel = mount.root !== "/" && cgPath.startsWith(mount.root) ? cgPath.slice(mount.root.length) : cgPath;
+  return rel.split("/").filter((p) => p !== "");
+}
+
+/** Directory of a cgroup where its mount is reachable. */
+function cgroupDir(mount: CgroupMount, cgPath: string): string {
+  return join(mount.dir, ...relativeParts(mount, cgPath));
+}
+
+/** OOM kills of one cgroup; undefined without the file (v2 root, memory controller off, old kernels). */
+async function readOomKills(ctx: CollectContext, dir: string, v1: boolean): Promise<number | undefined> {
+  const file = join(dir, v1 ? "memory.oom_control" : "memory.events");
+  try {
+    return parseOomKills(await readText(file));
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") ctx.reportError(file, err);
+    return undefined;
+  }
+}
+
 /**
  * The tightest finite limit from the process's cgroup up to the hierarchy root (a parent's
  * limit caps its children), with the usage of the cgroup that sets it. Errors are reported.
@@ -517,8 +680,7 @@ async function readCgroupLimit(
 ): Promise<CgroupLimit | undefined> {
   const limitFile = v1 ? "memory.limit_in_bytes" : "memory.max";
   const usageFile = v1 ? "memory.usage_in_bytes" : "memory.current";
-  const rel = mount.root !== "/" && cgPath.startsWith(mount.root) ? cgPath.slice(mount.root.length) : cgPath;
-  const parts = rel.split("/").filter((p) => p !== "");
+  const parts = relativeParts(mount, cgPath);
   let best: { dir: string; limitBytes: number } | undefined;
   for (let depth = parts.length; depth >= 0; depth--) {
     const dir = join(mount.dir, ...parts.slice(0, depth));

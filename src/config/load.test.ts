@@ -25,7 +25,7 @@ describe("config errors name the file, line, path, expectation and fix", () => {
     ["storage:\n  retention: 2 weeks\n", 'ansai.yaml:2:3: storage.retention: expected a duration such as "15s", "5m", "4h" or "14d", got string "2 weeks"'],
     ["collectors:\n  disk:\n    mounts: /var\n", 'ansai.yaml:3:5: collectors.disk.mounts: expected array, got string "/var"'],
     ["collectors:\n  dsk: {}\n", 'ansai.yaml:2:3: collectors.dsk: unknown key "dsk"; did you mean "disk"?'],
-    ["collectors:\n  zzz: {}\n", 'ansai.yaml:2:3: collectors.zzz: unknown key "zzz"; valid keys here: host, disk, procstat'],
+    ["collectors:\n  zzz: {}\n", 'ansai.yaml:2:3: collectors.zzz: unknown key "zzz"; valid keys here: host, disk, procstat, x509_cert, http_response, net_response, prometheus, service, postgresql, exec'],
     ["api:\n  port: 70000\n", "ansai.yaml:2:3: api.port: too big: expected number to be <=65535, got number 70000"],
     ["api:\n  port: '9847'\n", 'ansai.yaml:2:3: api.port: expected number, got string "9847"'],
     [

@@ -1,6 +1,15 @@
 import { z } from "zod";
-import { DEFAULT_IGNORE_FS } from "../collector/disk.js";
-import { duration, regex, tagMatchers } from "./zod-types.js";
+import { diskConfigSchema } from "../collector/disk.js";
+import { execConfigSchema } from "../collector/exec.js";
+import { hostConfigSchema } from "../collector/host.js";
+import { httpResponseConfigSchema } from "../collector/http-response.js";
+import { netResponseConfigSchema } from "../collector/net-response.js";
+import { postgresqlConfigSchema } from "../collector/postgresql.js";
+import { procstatConfigSchema } from "../collector/procstat.js";
+import { prometheusConfigSchema } from "../collector/prometheus.js";
+import { serviceConfigSchema } from "../collector/service.js";
+import { x509CertConfigSchema } from "../collector/x509-cert.js";
+import { duration, tagMatchers } from "./zod-types.js";
 
 /** The config version this ANSAI reads. Bump only with a migration. */
 export const CONFIG_VERSION = 1;
@@ -10,23 +19,6 @@ export const DEFAULT_API_PORT = 9847;
 
 
 const severity = z.enum(["info", "warning", "critical"]);
-
-const processMatch = z
-  .strictObject({
-    name: z.string().min(1).describe("Name for this process in the `process_name` tag, e.g. worker."),
-    pattern: regex.optional().describe("Regular expression matched against the full command line."),
-    exe: z.string().min(1).optional().describe("Exact executable name (comm)."),
-    pidfile: z.string().min(1).optional().describe("Path of a file holding the pid."),
-    memory_limit: z
-      .number()
-      .int()
-      .positive()
-      .optional()
-      .describe("Memory limit in bytes; default: the process's cgroup limit, else the host's MemTotal."),
-  })
-  .refine((m) => [m.pattern, m.exe, m.pidfile].filter((x) => x !== undefined).length === 1, {
-    message: "give exactly one of pattern, exe or pidfile",
-  });
 
 const rule = z.strictObject({
   name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a name of letters, digits and _"),
@@ -92,6 +84,11 @@ const serverSection = z
       .default([])
       .describe("Agents allowed to push; any other token is refused."),
     silent_after: duration.default("2m").describe("Alert when an agent has not pushed for this long."),
+    write_tokens: z
+      .array(z.strictObject({ name: z.string().min(1), token: z.string().min(16, "expected a token of at least 16 characters (e.g. `openssl rand -hex 24`)") }))
+      .default([])
+      .describe("Tokens accepted by the InfluxDB-compatible /api/v2/write and /write (Telegraf, InfluxDB clients); empty: no token needed."),
+    max_series_per_host: z.number().int().positive().default(10_000).describe("Distinct series accepted per host tag through line-protocol ingest."),
     max_push_bytes: z.number().int().min(MIB).default(32 * MIB).describe("Largest accepted push, compressed or not."),
   })
   .prefault({});
@@ -115,21 +112,16 @@ export const configSchema = z.strictObject({
     .prefault({}),
   collectors: z
     .strictObject({
-      host: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
-      disk: z
-        .strictObject({
-          enabled: z.boolean().default(true),
-          mounts: z.array(z.string().min(1)).default([]).describe("Mount points to watch; empty: every real mount."),
-          ignore_fs: z.array(z.string()).default([...DEFAULT_IGNORE_FS]).describe("Filesystem types skipped when mounts is empty."),
-        })
-        .prefault({}),
-      procstat: z
-        .strictObject({
-          enabled: z.boolean().default(true),
-          top: z.number().int().min(0).default(10).describe("Also watch the N processes using the most memory."),
-          match: z.array(processMatch).default([]),
-        })
-        .prefault({}),
+      host: hostConfigSchema.prefault({}),
+      disk: diskConfigSchema.prefault({}),
+      procstat: procstatConfigSchema.prefault({}),
+      x509_cert: x509CertConfigSchema.prefault({}),
+      http_response: httpResponseConfigSchema.prefault({}),
+      net_response: netResponseConfigSchema.prefault({}),
+      prometheus: prometheusConfigSchema.prefault({}),
+      service: serviceConfigSchema.prefault({}),
+      postgresql: postgresqlConfigSchema.prefault({}),
+      exec: execConfigSchema.prefault({}),
     })
     .prefault({}),
   storage: z
@@ -163,7 +155,6 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type RuleConfig = z.output<typeof rule>;
 export type ActionConfig = z.output<typeof execAction>;
-export type ProcessMatchConfig = z.output<typeof processMatch>;
 
 /** JSON Schema of the config file, for editors (`ansai config schema`). */
 export function configJsonSchema(): Record<string, unknown> {

@@ -1,0 +1,321 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import { Counter, type Registry } from "prom-client";
+import type { Clock } from "../../core/contracts.js";
+import type { Point } from "../../core/point.js";
+import {
+  parseLineProtocol,
+  type LineError,
+  type LineProtocolLimits,
+  type Precision,
+} from "../../collector/ingest/line-protocol.js";
+
+/** What the InfluxDB-compatible write endpoints need. */
+export interface WriteDeps {
+  /** Receives the accepted points of each request (the pipeline). */
+  sink(points: readonly Point[]): void;
+  clock: Clock;
+  log: Logger;
+  registry: Registry;
+  /** Accepted API tokens; empty: no authentication. */
+  tokens: readonly { name: string; token: string }[];
+  limits: {
+    /** Largest body in bytes, both as received and after gzip decompression. */
+    maxBodyBytes: number;
+    /** Distinct series (measurement + tags + field) accepted per `host` tag value. */
+    maxSeriesPerHost: number;
+    /** Per-line limits; defaults from the parser. */
+    lineProtocol?: Partial<LineProtocolLimits>;
+  };
+}
+
+/** Series hashes kept across all hosts before the oldest hosts are forgotten (about 16 MB at most). */
+export const MAX_TRACKED_SERIES = 1_000_000;
+
+/** An error answered in InfluxDB's shape: `{"code": ..., "message": ...}`. */
+class InfluxError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly influxCode: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const V2_PRECISIONS: Readonly<Record<string, Precision>> = { ns: "ns", us: "us", ms: "ms", s: "s" };
+const V1_PRECISIONS: Readonly<Record<string, Precision>> = { n: "ns", ns: "ns", u: "us", us: "us", ms: "ms", s: "s", m: "m", h: "h" };
+
+/**
+ * Registers InfluxDB-compatible ingest: `POST /api/v2/write` (precision ns|us|ms|s, default ns,
+ * `Authorization: Token`) and `POST /write` (1.x: precision n|u|ms|s|m|h, token as `p` or in
+ * the Authorization header, Token or Basic). org, bucket and db are accepted and ignored: there
+ * is one store. Bodies are plain or gzip line protocol, capped before and after decompression.
+ * 204 when every line is written; 400 "partial write" when some were dropped (the rest ARE
+ * written); 401, 413, 415 otherwise. Content-type parsing applies to these routes only.
+ */
+export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void {
+  const metrics = ingestMetrics(deps.registry);
+  const limiter = createSeriesLimiter(deps.limits.maxSeriesPerHost, MAX_TRACKED_SERIES);
+  const tokens = deps.tokens.map((t) => ({ name: t.name, hash: sha256(t.token) }));
+  const log = deps.log.child({ component: "api", route: "write" });
+
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", (req: FastifyRequest, payload: Readable) =>
+      readBody(payload, req.headers["content-encoding"], req.headers["content-length"], deps.limits.maxBodyBytes),
+    );
+    scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+      if (err instanceof InfluxError) return sendInflux(reply, err.statusCode, err.influxCode, err.message);
+      const status = err.statusCode ?? 500;
+      if (status < 500) return sendInflux(reply, status, "invalid", err.message);
+      log.error({ err }, "write request failed");
+      return sendInflux(reply, 500, "internal error", "writing the points failed; see the server log");
+    });
+    scope.addHook("onResponse", async (_req, reply) => {
+      metrics.requests.inc({ code: String(reply.statusCode) });
+    });
+    // Before the body is read: an unknown client must not make us decompress anything.
+    scope.addHook("onRequest", async (req, reply) => {
+      if (tokens.length === 0) return;
+      const candidate = requestToken(req);
+      if (candidate !== undefined && findToken(tokens, candidate) !== undefined) return;
+      const message = candidate === undefined ? "missing token: send Authorization: Token <token>" : "unknown token";
+      return sendInflux(reply, 401, "unauthorized", message);
+    });
+
+    const handle = (precisions: Readonly<Record<string, Precision>>, names: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+      const query = req.query as Record<string, unknown>;
+      const raw = typeof query.precision === "string" && query.precision !== "" ? query.precision : "ns";
+      const precision = Object.hasOwn(precisions, raw) ? precisions[raw] : undefined;
+      if (precision === undefined) throw new InfluxError(400, "invalid", `invalid precision ${JSON.stringify(raw)}: use one of ${names}`);
+      const body = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
+      metrics.bytes.inc(body.length);
+      const parsed = parseLineProtocol(body.toString("utf8"), {
+        precision,
+        defaultTimeMs: deps.clock.nowMs(),
+        limits: deps.limits.lineProtocol,
+      });
+      const { kept, dropped, overHost } = limiter.admit(parsed.points);
+      if (kept.length > 0) deps.sink(kept);
+      metrics.points.inc(kept.length);
+      countRejected(metrics, parsed.errors, dropped);
+      if (parsed.errors.length === 0 && dropped === 0) return reply.code(204).send();
+      const total = parsed.points.length + parsed.errors.length;
+      const message = partialWriteMessage(parsed.errors[0], overHost, deps.limits.maxSeriesPerHost, parsed.errors.length + dropped, total);
+      log.debug({ dropped: parsed.errors.length + dropped, total }, message);
+      return sendInflux(reply, 400, "invalid", message);
+    };
+    scope.post("/api/v2/write", handle(V2_PRECISIONS, "ns, us, ms, s"));
+    scope.post("/write", handle(V1_PRECISIONS, "n, u, ms, s, m, h"));
+  });
+}
+
+function sendInflux(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).type("application/json; charset=utf-8").send({ code, message });
+}
+
+function partialWriteMessage(first: LineError | undefined, overHost: string | undefined, maxSeries: number, dropped: number, total: number): string {
+  const reason =
+    first !== undefined
+      ? `${first.message} (line ${first.line}, column ${first.column})`
+      : `host ${JSON.stringify(overHost ?? "")} is over its limit of ${maxSeries} series`;
+  return `partial write: ${reason}; dropped ${dropped} of ${total} lines`;
+}
+
+interface IngestMetrics {
+  points: Counter;
+  rejected: Counter<"reason">;
+  requests: Counter<"code">;
+  bytes: Counter;
+}
+
+function ingestMetrics(registry: Registry): IngestMetrics {
+  return {
+    points: counter(registry, "ansai_ingest_points_total", "Points accepted through the line-protocol write endpoints.", []),
+    rejected: counter(
+      registry,
+      "ansai_ingest_lines_rejected_total",
+      "Lines dropped by the write endpoints, by reason: invalid_line, line_limit (a size limit), series_limit (per-host series cardinality).",
+      ["reason"] as const,
+    ),
+    requests: counter(registry, "ansai_ingest_requests_total", "Write requests by HTTP status code.", ["code"] as const),
+    bytes: counter(registry, "ansai_ingest_bytes_total", "Line-protocol bytes received by the write endpoints, after decompression.", []),
+  };
+}
+
+/** Reuses a counter already on the registry, so building the routes twice (tests, restarts) works. */
+function counter<T extends string>(registry: Registry, name: string, help: string, labelNames: readonly T[]): Counter<T> {
+  const existing = registry.getSingleMetric(name);
+  if (existing instanceof Counter) return existing as Counter<T>;
+  return new Counter<T>({ name, help, labelNames, registers: [registry] });
+}
+
+function countRejected(metrics: IngestMetrics, errors: readonly LineError[], seriesDropped: number): void {
+  let limit = 0;
+  for (const e of errors) if (e.kind === "limit") limit++;
+  if (errors.length > limit) metrics.rejected.inc({ reason: "invalid_line" }, errors.length - limit);
+  if (limit > 0) metrics.rejected.inc({ reason: "line_limit" }, limit);
+  if (seriesDropped > 0) metrics.rejected.inc({ reason: "series_limit" }, seriesDropped);
+}
+
+/** Reads the body, gunzipping when asked, with `maxBytes` applied to the bytes received and to the bytes decompressed. */
+async function readBody(payload: Readable, encoding: string | undefined, contentLength: string | undefined, maxBytes: number): Promise<Buffer> {
+  const tooLarge = (): InfluxError => new InfluxError(413, "request too large", `request body is larger than the limit of ${maxBytes} bytes`);
+  const enc = (encoding ?? "identity").trim().toLowerCase();
+  if (enc !== "identity" && enc !== "gzip" && enc !== "x-gzip") {
+    throw new InfluxError(415, "unsupported media type", `Content-Encoding ${JSON.stringify(encoding)} is not supported: send gzip or plain text`);
+  }
+  if (contentLength !== undefined && Number(contentLength) > maxBytes) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let decoded = 0;
+  async function* countReceived(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      received += chunk.length;
+      if (received > maxBytes) throw tooLarge();
+      yield chunk;
+    }
+  }
+  async function collect(source: AsyncIterable<Buffer>): Promise<void> {
+    for await (const chunk of source) {
+      decoded += chunk.length;
+      // A gzip bomb stops here: decompression ends as soon as the output passes the cap.
+      if (decoded > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+  }
+  try {
+    if (enc === "identity") await pipeline(payload, countReceived, collect);
+    else await pipeline(payload, countReceived, createGunzip(), collect);
+  } catch (err) {
+    if (err instanceof InfluxError) throw err;
+    const code = (err as { code?: string }).code ?? "";
+    if (code.startsWith("Z_")) throw new InfluxError(400, "invalid", `body is not valid gzip: ${(err as Error).message}`);
+    throw err;
+  }
+  return Buffer.concat(chunks);
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/** Compares against every token in constant time (equal-length hashes, no early exit). */
+function findToken(tokens: ReadonlyArray<{ name: string; hash: Buffer }>, candidate: string): string | undefined {
+  const hash = sha256(candidate);
+  let found: string | undefined;
+  for (const t of tokens) if (timingSafeEqual(hash, t.hash) && found === undefined) found = t.name;
+  return found;
+}
+
+/** The token a client sent: `Authorization: Token|Bearer <t>`, the password of Basic auth, or (1.x) `?p=`. */
+function requestToken(req: FastifyRequest): string | undefined {
+  const query = req.query as Record<string, unknown>;
+  if (req.routeOptions.url === "/write" && typeof query.p === "string" && query.p !== "") return query.p;
+  const header = req.headers.authorization;
+  if (header === undefined) return undefined;
+  const space = header.indexOf(" ");
+  if (space === -1) return undefined;
+  const scheme = header.slice(0, space).toLowerCase();
+  const value = header.slice(space + 1).trim();
+  if (scheme === "token" || scheme === "bearer") return value === "" ? undefined : value;
+  if (scheme !== "basic") return undefined;
+  const decoded = Buffer.from(value, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon === -1 ? undefined : decoded.slice(colon + 1);
+}
+
+interface Admitted {
+  kept: Point[];
+  dropped: number;
+  /** The first host whose points were dropped. */
+  overHost: string | undefined;
+}
+
+/**
+ * Counts distinct series per `host` tag value (points without one share the "" budget) as
+ * 53-bit hashes, and drops a point that would take its host past `maxSeriesPerHost`. Hosts are
+ * forgotten oldest first once `maxTracked` hashes are held, which bounds memory.
+ */
+function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
+  const hosts = new Map<string, Set<number>>();
+  let tracked = 0;
+
+  const forgetOldest = (): void => {
+    for (const [host, set] of hosts) {
+      if (tracked <= maxTracked) return;
+      hosts.delete(host);
+      tracked -= set.size;
+    }
+  };
+
+  const admitPoint = (p: Point, fresh: number[]): boolean => {
+    const host = p.tags.host ?? "";
+    let set = hosts.get(host);
+    if (set === undefined) {
+      set = new Set();
+      hosts.set(host, set);
+    }
+    fresh.length = 0;
+    const base = pointHash(p);
+    for (const field of Object.keys(p.fields)) {
+      const h = seriesHash(base, field);
+      if (!set.has(h)) fresh.push(h);
+    }
+    if (set.size + fresh.length > maxSeriesPerHost) return false;
+    for (const h of fresh) set.add(h);
+    tracked += fresh.length;
+    return true;
+  };
+
+  return {
+    admit(points: readonly Point[]): Admitted {
+      const kept: Point[] = [];
+      const fresh: number[] = [];
+      let dropped = 0;
+      let overHost: string | undefined;
+      for (const p of points) {
+        if (admitPoint(p, fresh)) kept.push(p);
+        else {
+          dropped++;
+          overHost ??= p.tags.host ?? "";
+        }
+      }
+      if (tracked > maxTracked) forgetOldest();
+      return { kept, dropped, overHost };
+    },
+  };
+}
+
+/** Two 32-bit hashes of one string, seeded apart. */
+function hash32(s: string, seed: number): number {
+  let h = seed;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+/** Measurement and tags hashed so that tag order does not matter (a sum of per-tag hashes). */
+function pointHash(p: Point): [number, number] {
+  let a = hash32(p.measurement, 0x811c9dc5);
+  let b = hash32(p.measurement, 0x9747b28c);
+  for (const k of Object.keys(p.tags)) {
+    const kv = `${k}\u0000${p.tags[k] ?? ""}`;
+    a = (a + hash32(kv, 0x2b9c1f3d)) >>> 0;
+    b = (b + hash32(kv, 0x5bd1e995)) >>> 0;
+  }
+  return [a, b];
+}
+
+function seriesHash(base: [number, number], field: string): number {
+  const a = (base[0] ^ hash32(field, 0x1b873593)) >>> 0;
+  const b = (base[1] ^ hash32(field, 0xcc9e2d51)) >>> 0;
+  return (a & 0x1fffff) * 2 ** 32 + b;
+}
