@@ -5,7 +5,7 @@ import { regex } from "../config/zod-types.js";
 import type { CollectContext, Collector } from "../core/contracts.js";
 import type { Point } from "../core/point.js";
 import { parseSection } from "./config-section.js";
-import { createTagsCache, forEachLine, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
+import { createTagsCache, forEachLine, isDigits, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
 
 /** Cumulative CPU time of the `cpu` line of /proc/stat, in clock ticks (USER_HZ). */
 export interface CpuTimes {
@@ -480,14 +480,6 @@ async function countStates(ctx: CollectContext, procRoot: string): Promise<Recor
   return processStateFields(states.filter((s) => s !== undefined));
 }
 
-function isDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}
 function systemFields(
   summary: ProcStatSummary | undefined,
   loadavg: string | undefined,

@@ -125,3 +125,13 @@ export function createTagsCache(): TagsCache {
     },
   };
 }
+
+/** True for a non-empty string of ASCII digits, such as a /proc entry that is a pid. */
+export function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}

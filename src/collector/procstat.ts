@@ -6,7 +6,7 @@ import type { CollectContext, Collector } from "../core/contracts.js";
 import type { Point } from "../core/point.js";
 import { parseSection } from "./config-section.js";
 import { hasOption, parseMountinfo } from "./mountinfo.js";
-import { createTagsCache, errnoCode, forEachLine, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
+import { createTagsCache, errnoCode, forEachLine, isDigits, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
 
 /** Bytes per page for RSS: 4096 on Linux x86-64 and the default arm64 kernels; not read from the system. */
 export const PAGE_SIZE_BYTES = 4096;
@@ -706,11 +706,3 @@ async function readCgroupLimit(
   }
 }
 
-function isDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}

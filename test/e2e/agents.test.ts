@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, getJson, requireBuiltCli, startAnsai, tempDir, waitFor, type RunningAnsai } from "./helpers.js";
+import { freePort } from "../support/ports.js";
 
 interface AgentState {
   name: string;
@@ -14,13 +14,6 @@ interface AgentState {
   bufferPoints: number;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function startAgentProcess(dir: string, name: string, serverUrl: string, token: string): { proc: ChildProcess; exited: Promise<number | null> } {
   writeFileSync(

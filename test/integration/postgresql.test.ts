@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import pg from "pg";
@@ -10,6 +9,7 @@ import type { Point } from "../../src/core/point.js";
 import { createPostgresqlCollector, postgresqlConfigSchema } from "../../src/collector/postgresql.js";
 import { onePoint, testContext } from "../../src/collector/test-helpers.js";
 import { requireDebianBinary } from "../support/debian.js";
+import { freePort } from "../support/ports.js";
 
 const PASSWORD = "s3cret-Pa55word";
 const LONG_TX_SLEEP_MS = 1500;
@@ -33,14 +33,6 @@ function serverPoint(points: readonly Point[], server: string): Point {
   return hits[0] as Point;
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const addr = srv.address();
-  srv.close();
-  if (addr === null || typeof addr === "string") throw new Error("no port");
-  return addr.port;
-}
 
 async function waitForPostgres(port: number, proc: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 30_000;

@@ -1,21 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Point } from "../../src/core/point.js";
 import { createPrometheusCollector, prometheusConfigSchema } from "../../src/collector/prometheus.js";
 import { onePoint, testContext } from "../../src/collector/test-helpers.js";
 import { requireDebianBinary } from "../support/debian.js";
+import { freePort } from "../support/ports.js";
 
 /** A port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const addr = srv.address();
-  srv.close();
-  if (addr === null || typeof addr === "string") throw new Error("no port");
-  return addr.port;
-}
 
 async function waitForHttp(url: string, proc: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + 15_000;
