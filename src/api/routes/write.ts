@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -6,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "../../core/contracts.js";
+import { createTokenSet } from "../../core/tokens.js";
 import type { Point } from "../../core/point.js";
 import {
   parseLineProtocol,
@@ -61,7 +61,7 @@ const V1_PRECISIONS: Readonly<Record<string, Precision>> = { n: "ns", ns: "ns", 
 export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void {
   const metrics = ingestMetrics(deps.registry);
   const limiter = createSeriesLimiter(deps.limits.maxSeriesPerHost, MAX_TRACKED_SERIES);
-  const tokens = deps.tokens.map((t) => ({ name: t.name, hash: sha256(t.token) }));
+  const tokens = createTokenSet(deps.tokens);
   const log = deps.log.child({ component: "api", route: "write" });
 
   void app.register(async (scope) => {
@@ -81,9 +81,9 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
     });
     // Before the body is read: an unknown client must not make us decompress anything.
     scope.addHook("onRequest", async (req, reply) => {
-      if (tokens.length === 0) return;
+      if (tokens.size === 0) return;
       const candidate = requestToken(req);
-      if (candidate !== undefined && findToken(tokens, candidate) !== undefined) return;
+      if (candidate !== undefined && tokens.find(candidate) !== undefined) return;
       const message = candidate === undefined ? "missing token: send Authorization: Token <token>" : "unknown token";
       return sendInflux(reply, 401, "unauthorized", message);
     });
@@ -199,18 +199,6 @@ async function readBody(payload: Readable, encoding: string | undefined, content
     throw err;
   }
   return Buffer.concat(chunks);
-}
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text, "utf8").digest();
-}
-
-/** Compares against every token in constant time (equal-length hashes, no early exit). */
-function findToken(tokens: ReadonlyArray<{ name: string; hash: Buffer }>, candidate: string): string | undefined {
-  const hash = sha256(candidate);
-  let found: string | undefined;
-  for (const t of tokens) if (timingSafeEqual(hash, t.hash) && found === undefined) found = t.name;
-  return found;
 }
 
 /** The token a client sent: `Authorization: Token|Bearer <t>`, the password of Basic auth, or (1.x) `?p=`. */

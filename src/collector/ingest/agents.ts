@@ -1,7 +1,7 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Alert } from "../../core/contracts.js";
 import { formatDuration } from "../../core/duration.js";
 import { seriesKey } from "../../core/point.js";
+import { createTokenSet, type TokenSet } from "../../core/tokens.js";
 
 /** An agent the server accepts, from the server's config. */
 export interface AgentSpec {
@@ -38,7 +38,6 @@ export interface PushReport {
 }
 
 const SILENT_RULE = "agent_silent";
-const digest = (token: string): Buffer => createHash("sha256").update(token).digest();
 
 /**
  * The server's view of its agents: token check (constant time, hashed), per-agent batch
@@ -46,7 +45,8 @@ const digest = (token: string): Buffer => createHash("sha256").update(token).dig
  * silent longer than `silentAfterMs`.
  */
 export class AgentRegistry {
-  private readonly agents = new Map<string, { spec: AgentSpec; digest: Buffer; state: AgentState; alert: Alert | null }>();
+  private readonly agents = new Map<string, { spec: AgentSpec; state: AgentState; alert: Alert | null }>();
+  private readonly tokens: TokenSet<AgentSpec>;
 
   constructor(
     specs: readonly AgentSpec[],
@@ -55,8 +55,9 @@ export class AgentRegistry {
   ) {
     for (const spec of specs) {
       const state: AgentState = { name: spec.name, host: null, labels: spec.labels, version: null, lastSeenMs: null, lastSeq: 0, bufferPoints: 0, droppedPoints: 0, silent: false };
-      this.agents.set(spec.name, { spec, digest: digest(spec.token), state, alert: null });
+      this.agents.set(spec.name, { spec, state, alert: null });
     }
+    this.tokens = createTokenSet(specs);
   }
 
   get size(): number {
@@ -65,12 +66,7 @@ export class AgentRegistry {
 
   /** The agent owning `token`; compares against every agent so timing tells nothing. */
   authenticate(token: string): AgentSpec | undefined {
-    const given = digest(token);
-    let found: AgentSpec | undefined;
-    for (const agent of this.agents.values()) {
-      if (timingSafeEqual(given, agent.digest)) found = agent.spec;
-    }
-    return found;
+    return this.tokens.find(token);
   }
 
   /** Restores the applied sequence (read back from the store after a server restart). */
