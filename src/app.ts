@@ -15,6 +15,7 @@ import type { Point } from "./core/point.js";
 import { AnsaiError, ErrorCodes } from "./core/errors.js";
 import { createAction } from "./remediator/actions/index.js";
 import { Journal } from "./remediator/journal.js";
+import { createNotifierDispatcher, createNotifiers } from "./notifier/index.js";
 import { createRemediator, type Remediator } from "./remediator/remediator.js";
 import { DurableBuffer } from "./store/buffer.js";
 import { openEmbeddedStore } from "./store/embedded.js";
@@ -142,6 +143,15 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const collectors = createCollectors(config.collectors, opts.env);
   const collect = collectLoop(collectors, { host, clock, log, registry, sink: pipeline });
 
+  const notifier = createNotifierDispatcher({
+    notifiers: createNotifiers(config.notifiers, { version: opts.version }),
+    log: log.child({ component: "notifier" }),
+    clock,
+    registry,
+    repeatIntervalMs: durationMs(config.notifiers.repeat_interval),
+    defaultHost: host,
+  });
+
   const evaluate = async (): Promise<void> => {
     const nowMs = clock.nowMs();
     const { predictions, transitions: predicted } = analyzer.evaluate(nowMs);
@@ -151,6 +161,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       log.info({ component: "analyzer", alert: alert.id, state: alert.state, severity: alert.severity }, alert.summary);
     }
     remediator.handle(transitions);
+    notifier.handle(transitions, [...analyzer.alerts(), ...agents.alerts()]);
   };
 
   const watching: WatchSummary = {
@@ -208,6 +219,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     stop: () =>
       (stopping ??= (async () => {
         await Promise.all([stopCollect(), stopEvaluate()]);
+        await notifier.close();
         await api.close();
         await remediator.close();
         await store.close();

@@ -9,6 +9,7 @@ import { procstatConfigSchema } from "../collector/procstat.js";
 import { prometheusConfigSchema } from "../collector/prometheus.js";
 import { serviceConfigSchema } from "../collector/service.js";
 import { x509CertConfigSchema } from "../collector/x509-cert.js";
+import { notifierConfigSchema } from "../notifier/config.js";
 import { duration, tagMatchers } from "./zod-types.js";
 
 /** The config version this ANSAI reads. Bump only with a migration. */
@@ -147,6 +148,7 @@ export const configSchema = z.strictObject({
       actions: z.array(execAction).default([]),
     })
     .prefault({}),
+  notifiers: notifierConfigSchema.describe("Where firing and resolved alerts are sent: webhooks, Alertmanager, e-mail."),
   agent: agentSection.describe("Used by `ansai agent`: where to push and how to buffer."),
   server: serverSection.describe("Used by `ansai start`/`ansai server`: which agents may push."),
 });
