@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { closest } from "../config/load.js";
 import { AnsaiError } from "../core/errors.js";
 import { runAgent } from "./agent.js";
+import { runBacktest } from "./backtest.js";
 import { runCheck, runConfigSchema } from "./check.js";
 import { runStart } from "./start.js";
 import { runStatus } from "./status.js";
@@ -16,6 +17,7 @@ Commands:
   agent            collect on this host and push to a server: --server URL --token T
   status           nearest predicted exhaustions and alerts, from the running ANSAI
   check            validate the config and print the effective config
+  backtest         replay a CSV or line-protocol file through the rules: --input FILE (see ansai backtest --help)
   config schema    print the config's JSON Schema (for editors)
 
 Options:
@@ -28,6 +30,8 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // backtest has options of its own; it parses them itself.
+  if (argv[0] === "backtest") return runBacktest(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -72,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown: ansai config ${sub ?? ""}; did you mean \`ansai config schema\`?`);
       return 2;
     default: {
-      const guess = closest(command, ["start", "server", "agent", "status", "check", "config"]);
+      const guess = closest(command, ["start", "server", "agent", "status", "check", "config", "backtest"]);
       console.error(`unknown command "${command}"${guess ? `; did you mean "${guess}"?` : ""}\n\n${USAGE}`);
       return 2;
     }

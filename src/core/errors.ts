@@ -10,6 +10,7 @@ export const ErrorCodes = {
   SERIES_NOT_FOUND: "ANSAI_SERIES_NOT_FOUND",
   ACTION_FAILED: "ANSAI_ACTION_FAILED",
   JOURNAL_WRITE_FAILED: "ANSAI_JOURNAL_WRITE_FAILED",
+  BACKTEST_INVALID: "ANSAI_BACKTEST_INVALID",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

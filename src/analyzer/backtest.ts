@@ -1,0 +1,182 @@
+import type { Logger } from "pino";
+import type { Alert, AlertState, Severity } from "../core/contracts.js";
+import type { Point, SeriesInfo } from "../core/point.js";
+import { createAnalyzer } from "./engine.js";
+import { compileRule, ruleMatches, type RuleSpec } from "./rules.js";
+
+/**
+ * Backtesting: recorded samples replayed through the live analyzer (`createAnalyzer`, the same
+ * rules, models and alert lifecycle) with a simulated clock. Rules are evaluated at every
+ * multiple of the evaluation interval, as the live loop does every interval: each evaluation
+ * sees the samples with time ≤ its own, and one last evaluation follows the last sample.
+ * Nothing sleeps.
+ *
+ * Long gaps are skipped once they are provably quiet: past the newest sample plus the longest
+ * rule window no model predicts, so every alert resolves and its resolved state expires after
+ * the retention; from then until the next sample an evaluation only sweeps stale series. The
+ * replay jumps to the last sweep the live loop would make before the next sample, so the same
+ * series are forgotten, and evaluates every interval from there.
+ */
+
+/** One alert transition, as `ansai backtest` prints it. Times in ms since the epoch. */
+export interface BacktestTransition {
+  /** Simulated evaluation time of the transition. */
+  timeMs: number;
+  rule: string;
+  series: string;
+  state: AlertState;
+  severity: Severity;
+  /** Latest observed value of the series. */
+  value: number;
+  /** Forecast crossing and its interval, rounded to whole ms; null when the trend never gets there (or the band is unbounded). */
+  etaMs: number | null;
+  etaLowMs: number | null;
+  etaHighMs: number | null;
+  /** The rule's summary line, rendered at `timeMs`. */
+  summary: string;
+}
+
+/** Running counters, updated as the replay goes (for progress bars and summaries). */
+export interface BacktestStats {
+  /** Points fed to the analyzer. */
+  samples: number;
+  /** Evaluations run. */
+  evaluations: number;
+  /** Simulated time of the latest evaluation (ms), NaN before the first. */
+  clockMs: number;
+}
+
+export interface BacktestOptions {
+  rules: RuleSpec[];
+  /** `analyzer.evaluation_interval` in ms. */
+  evaluationIntervalMs: number;
+  log: Logger;
+  /** Filled in as the replay runs. */
+  stats?: BacktestStats;
+}
+
+/** The analyzer's default time a resolved alert stays visible; passed explicitly so gap skipping can rely on it. */
+export const RESOLVED_RETENTION_MS = 15 * 60_000;
+/** engine.ts sweeps stale series at most this often (ms of evaluation time); gap jumps land on that schedule. */
+const ENGINE_SWEEP_INTERVAL_MS = 60_000;
+
+export function newBacktestStats(): BacktestStats {
+  return { samples: 0, evaluations: 0, clockMs: NaN };
+}
+
+/**
+ * Replays batches of points (in time order; an older point is fed as a late sample, as live
+ * ingest would) and yields every alert transition. Throws RangeError for a bad interval, and
+ * ANSAI_CONFIG_INVALID for bad rules (as the live analyzer does).
+ */
+export async function* backtest(batches: AsyncIterable<readonly Point[]>, opts: BacktestOptions): AsyncGenerator<BacktestTransition> {
+  const intervalMs = opts.evaluationIntervalMs;
+  if (!(Number.isSafeInteger(intervalMs) && intervalMs > 0)) throw new RangeError(`evaluationIntervalMs must be a whole number of ms > 0, got ${intervalMs}`);
+  const analyzer = createAnalyzer({ rules: opts.rules, log: opts.log, resolvedRetentionMs: RESOLVED_RETENTION_MS });
+  const stats = opts.stats ?? newBacktestStats();
+  const longestWindowMs = opts.rules.reduce((m, r) => Math.max(m, r.windowMs), 0);
+  // After newest sample + this, evaluations change nothing until the next sample.
+  const quietAfterMs = longestWindowMs + RESOLVED_RETENTION_MS + 2 * intervalMs;
+  // With an evaluation at every boundary, the engine sweeps every `sweepStepMs` from `lastSweepMs`.
+  const sweepStepMs = ceilTo(ENGINE_SWEEP_INTERVAL_MS, intervalMs);
+  let lastSweepMs = -Infinity;
+  const pending: Point[] = [];
+  let nextEvalMs = NaN;
+  let newestMs = -Infinity;
+
+  const evaluate = (nowMs: number): BacktestTransition[] => {
+    if (pending.length > 0) {
+      analyzer.write(pending);
+      pending.length = 0;
+    }
+    stats.evaluations++;
+    stats.clockMs = nowMs;
+    if (nowMs - lastSweepMs >= ENGINE_SWEEP_INTERVAL_MS) lastSweepMs = nowMs;
+    const { transitions } = analyzer.evaluate(nowMs);
+    return transitions.length === 0 ? NO_TRANSITIONS : transitions.map((a) => toTransition(a, nowMs));
+  };
+
+  for await (const batch of batches) {
+    for (const p of batch) {
+      const t = p.timeMs;
+      if (Number.isNaN(nextEvalMs)) nextEvalMs = ceilTo(t, intervalMs);
+      while (t > nextEvalMs) {
+        if (nextEvalMs > newestMs + quietAfterMs) nextEvalMs = quietJump(nextEvalMs, t, lastSweepMs, sweepStepMs);
+        for (const tr of evaluate(nextEvalMs)) yield tr;
+        nextEvalMs += intervalMs;
+      }
+      pending.push(p);
+      if (t > newestMs) newestMs = t;
+    }
+    stats.samples += batch.length;
+  }
+  if (!Number.isNaN(nextEvalMs)) for (const tr of evaluate(nextEvalMs)) yield tr;
+}
+
+/** In a quiet gap: the last boundary before `t` on the live loop's sweep schedule (or `nextEvalMs` if none is later). */
+function quietJump(nextEvalMs: number, t: number, lastSweepMs: number, sweepStepMs: number): number {
+  if (!Number.isFinite(lastSweepMs)) return nextEvalMs;
+  const k = Math.ceil((t - lastSweepMs) / sweepStepMs) - 1;
+  return Math.max(nextEvalMs, lastSweepMs + k * sweepStepMs);
+}
+
+const NO_TRANSITIONS: BacktestTransition[] = [];
+
+/** The smallest multiple of `stepMs` ≥ `t`. */
+function ceilTo(t: number, stepMs: number): number {
+  return Math.ceil(t / stepMs) * stepMs;
+}
+
+function roundMs(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms);
+}
+
+function toTransition(a: Alert, nowMs: number): BacktestTransition {
+  const p = a.prediction;
+  return {
+    timeMs: nowMs,
+    rule: a.rule,
+    series: a.series,
+    state: a.state,
+    severity: a.severity,
+    value: p.value,
+    // Whole ms: the interval bounds come from root finding and carry sub-ms noise.
+    etaMs: roundMs(p.etaMs),
+    etaLowMs: roundMs(p.etaLowMs),
+    etaHighMs: roundMs(p.etaHighMs),
+    summary: a.summary,
+  };
+}
+
+/** Rules whose match fits a series (measurement, tags and field). */
+export function rulesWatching(rules: readonly RuleSpec[], series: SeriesInfo): RuleSpec[] {
+  return rules.filter((r) => r.match.field === series.field && ruleMatches(compileRule(r), series.measurement, series.tags));
+}
+
+/**
+ * Replaces the threshold of the rules that watch `series` (of every rule when no series is
+ * given) with a fixed value, e.g. a process's memory limit where the rule reads `memory_limit`.
+ * Returns the new rule list and the names overridden.
+ */
+export function overrideThreshold(rules: readonly RuleSpec[], value: number, series?: SeriesInfo): { rules: RuleSpec[]; overridden: string[] } {
+  if (!Number.isFinite(value)) throw new RangeError(`threshold must be a finite number, got ${value}`);
+  const targets = new Set((series ? rulesWatching(rules, series) : rules).map((r) => r.name));
+  return {
+    rules: rules.map((r) => (targets.has(r.name) ? { ...r, threshold: { value } } : r)),
+    overridden: [...targets],
+  };
+}
+
+/** The transition as one JSON line, keys in the documented order, without a newline. */
+export function transitionJson(t: BacktestTransition): string {
+  return JSON.stringify({
+    time: t.timeMs,
+    rule: t.rule,
+    series: t.series,
+    state: t.state,
+    value: t.value,
+    eta: t.etaMs,
+    eta_low: t.etaLowMs,
+    eta_high: t.etaHighMs,
+  });
+}
