@@ -1,25 +1,27 @@
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
-import { defaultRules } from "./analyzer/default-rules.js";
+import { collectDefaultMetrics, Registry } from "prom-client";
 import { createAnalyzer, predictionToPoint, type Analyzer } from "./analyzer/engine.js";
 import type { RuleSpec } from "./analyzer/rules.js";
 import { buildApi } from "./api/server.js";
 import { createCollectors } from "./collector/index.js";
 import { AgentRegistry } from "./collector/ingest/agents.js";
+import { effectiveRules } from "./config/rules.js";
 import type { Config } from "./config/schema.js";
 import { durationMs } from "./config/zod-types.js";
-import { systemClock, type Clock, type Collector, type Store } from "./core/contracts.js";
+import { systemClock, type Clock, type Store } from "./core/contracts.js";
 import type { Point } from "./core/point.js";
 import { AnsaiError, ErrorCodes } from "./core/errors.js";
 import { createAction } from "./remediator/actions/index.js";
 import { Journal } from "./remediator/journal.js";
 import { createNotifierDispatcher, createNotifiers } from "./notifier/index.js";
+import { collectLoop, every } from "./pipeline.js";
 import { createRemediator, type Remediator } from "./remediator/remediator.js";
-import { DurableBuffer } from "./store/buffer.js";
 import { openEmbeddedStore } from "./store/embedded.js";
-import { createRemoteSink } from "./store/remote.js";
+
+/** Queued values above which pushed writes wait for the store (its own drop limit is 1M). */
+const INGEST_HIGH_WATER_VALUES = 250_000;
 
 export interface AppOptions {
   config: Config;
@@ -50,46 +52,6 @@ export interface WatchSummary {
   processes: string;
   rules: string[];
   remediation: string;
-}
-
-/** Turns config rules into analyzer rules; a configured rule replaces a default of the same name. */
-export function effectiveRules(config: Config): RuleSpec[] {
-  const configured: RuleSpec[] = config.analyzer.rules.map((r) => ({
-    name: r.name,
-    severity: r.severity,
-    match: { measurement: r.measurement, field: r.field, tags: { ...r.tags } },
-    threshold: typeof r.threshold === "number" ? { value: r.threshold } : { ...r.threshold },
-    horizonMs: durationMs(r.horizon),
-    forMs: durationMs(r.for),
-    windowMs: durationMs(r.window),
-    minSamples: r.min_samples,
-    summary: r.summary,
-    labels: { ...r.labels },
-  }));
-  const names = new Set(configured.map((r) => r.name));
-  const defaults = config.analyzer.default_rules ? defaultRules.filter((r) => !names.has(r.name)) : [];
-  return [...defaults, ...configured];
-}
-
-/** Runs `fn` every `intervalMs`, never overlapping itself; the first run after `firstDelayMs`. */
-function every(intervalMs: number, fn: () => Promise<void>, log: Logger, what: string, firstDelayMs = 0): () => Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let current: Promise<void> = Promise.resolve();
-  const tick = (): void => {
-    const started = Date.now();
-    current = fn()
-      .catch((err: unknown) => log.error({ err }, `${what} failed; retrying next interval`))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, Math.max(0, intervalMs - (Date.now() - started)));
-      });
-  };
-  timer = setTimeout(tick, firstDelayMs);
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await current;
-  };
 }
 
 /** Composes collectors → pipeline → store + analyzer → remediator, and serves the API. */
@@ -136,6 +98,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const agents = new AgentRegistry(config.server.agents, durationMs(config.server.silent_after), clock.nowMs());
   await restoreAgentSeqs(store, agents, clock.nowMs());
 
+  // Pushes wait for a flush past this many queued values, well below the store's drop limit.
+  const hasRoom = (values: number): boolean => store.pendingPoints() === 0 || store.pendingPoints() + values <= INGEST_HIGH_WATER_VALUES;
   const pipeline = (points: readonly Point[]): void => {
     store.write(points);
     analyzer.write(points);
@@ -176,8 +140,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const api = buildApi({
     store,
     analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()] },
-    write: { sink: pipeline, tokens: config.server.write_tokens, limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
-    agentPush: { agents, sink: pipeline, flush: () => store.flush(), clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
+    write: { sink: pipeline, room: hasRoom, drain: () => store.flush(), tokens: config.server.write_tokens, limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
+    agentPush: { agents, sink: pipeline, flush: () => store.flush(), room: hasRoom, clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     journal,
     registry,
     clock,
@@ -255,61 +219,6 @@ async function warmUp(deps: { store: Store; analyzer: Analyzer; rules: readonly 
   if (samples > 0) deps.log.info({ series, samples }, "models warmed up from the store");
 }
 
-export interface AgentOptions extends AppOptions {
-  serverUrl: string;
-  token: string;
-}
-
-export interface RunningAgent {
-  host: string;
-  bufferDir: string;
-  /** Stops collecting, tries one last push, and closes the buffer (what is left stays on disk). */
-  stop(): Promise<void>;
-}
-
-/**
- * `ansai agent`: collectors → durable on-disk buffer → push to `ansai server`. Nothing listens on
- * the host; a server outage or a restart of either side loses no sample.
- */
-export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
-  const { config, log } = opts;
-  const clock = opts.clock ?? systemClock;
-  const host = config.host ?? os.hostname();
-  const bufferDir = path.join(path.resolve(opts.cwd, config.data_dir), "agent-buffer");
-  const registry = new Registry();
-  const buffer = DurableBuffer.open({
-    dir: bufferDir,
-    maxBytes: config.agent.buffer.max_bytes,
-    overflow: config.agent.buffer.overflow,
-    log: log.child({ component: "buffer" }),
-  });
-  const remote = createRemoteSink({
-    serverUrl: opts.serverUrl,
-    token: opts.token,
-    host,
-    labels: config.agent.labels,
-    version: opts.version,
-    buffer,
-    log: log.child({ component: "push" }),
-    registry,
-  });
-  const stopSender = remote.start();
-  const collect = collectLoop(createCollectors(config.collectors, opts.env), { host, clock, log, registry, sink: (points) => remote.write(points) });
-  const stopCollect = every(durationMs(config.interval), collect, log, "collection");
-  let stopping: Promise<void> | undefined;
-  return {
-    host,
-    bufferDir,
-    stop: () =>
-      (stopping ??= (async () => {
-        await stopCollect();
-        await stopSender();
-        await remote.drain().catch((err: unknown) => log.warn({ err: (err as Error).message, buffered: buffer.stats().points }, "server unreachable at shutdown; points stay buffered on disk"));
-        buffer.close();
-      })()),
-  };
-}
-
 /** After a restart, the last batch applied per agent comes back from the store, so a retried batch is not written twice. */
 async function restoreAgentSeqs(store: Store, agents: AgentRegistry, nowMs: number): Promise<void> {
   if (agents.size === 0) return;
@@ -328,53 +237,3 @@ function describeProcesses(config: Config): string {
   return [p.top > 0 ? `top ${p.top} by memory` : "", ...named].filter(Boolean).join(", ");
 }
 
-interface CollectLoopDeps {
-  host: string;
-  clock: Clock;
-  log: Logger;
-  registry: Registry;
-  sink: (points: readonly Point[]) => void;
-}
-
-/** One pass runs every collector concurrently; a failing collector is logged and counted, the rest go on. */
-function collectLoop(collectors: readonly Collector[], deps: CollectLoopDeps): () => Promise<void> {
-  const points = new Counter({ name: "ansai_collector_points_total", help: "Points emitted by each collector.", labelNames: ["collector"], registers: [deps.registry] });
-  const errors = new Counter({ name: "ansai_collector_errors_total", help: "Items a collector could not read.", labelNames: ["collector"], registers: [deps.registry] });
-  const duration = new Histogram({
-    name: "ansai_collect_duration_seconds",
-    help: "Time of one collector pass.",
-    labelNames: ["collector"],
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
-    registers: [deps.registry],
-  });
-  return async () => {
-    const nowMs = deps.clock.nowMs();
-    // One sink call per pass: one buffer append (and fsync) per pass on an agent.
-    const pass = await Promise.all(
-      collectors.map(async (collector): Promise<Point[]> => {
-        const log = deps.log.child({ component: "collector", plugin: collector.name });
-        const end = duration.startTimer({ collector: collector.name });
-        try {
-          const out = await collector.collect({
-            nowMs,
-            host: deps.host,
-            log,
-            reportError: (item, err) => {
-              errors.inc({ collector: collector.name });
-              log.warn({ item, err: err instanceof Error ? err.message : String(err) }, "cannot read one item; the rest of the pass goes on");
-            },
-          });
-          points.inc({ collector: collector.name }, out.length);
-          return out;
-        } catch (err) {
-          errors.inc({ collector: collector.name });
-          log.error({ err }, "collector pass failed");
-          return [];
-        } finally {
-          end();
-        }
-      }),
-    );
-    deps.sink(pass.flat());
-  };
-}

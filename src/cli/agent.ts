@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { startAgent } from "../app.js";
+import { startAgent } from "../agent.js";
 import { loadConfig } from "../config/load.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { createLogger } from "./logger.js";

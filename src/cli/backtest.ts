@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { EPOCH_PRECISIONS, readSamples, type EpochPrecision } from "../analyzer/backtest-input.js";
 import { backtest, newBacktestStats, overrideThreshold, rulesWatching, transitionJson, type BacktestStats, type BacktestTransition } from "../analyzer/backtest.js";
 import type { RuleSpec } from "../analyzer/rules.js";
-import { effectiveRules } from "../app.js";
+import { effectiveRules } from "../config/rules.js";
 import { loadConfig } from "../config/load.js";
 import { durationMs } from "../config/zod-types.js";
 import { formatDuration } from "../core/duration.js";

@@ -2,12 +2,9 @@
 import { parseArgs } from "node:util";
 import { closest } from "../config/load.js";
 import { AnsaiError } from "../core/errors.js";
-import { runAgent } from "./agent.js";
-import { runBacktest } from "./backtest.js";
-import { runCheck, runConfigSchema } from "./check.js";
-import { runStart } from "./start.js";
-import { runStatus } from "./status.js";
 import { readVersion } from "./version.js";
+
+// Commands are loaded on demand: an agent never loads the database, and `check` starts fast.
 
 const USAGE = `Usage: ansai <command> [options]
 
@@ -31,7 +28,7 @@ Options:
 
 async function main(argv: string[]): Promise<number> {
   // backtest has options of its own; it parses them itself.
-  if (argv[0] === "backtest") return runBacktest(argv.slice(1));
+  if (argv[0] === "backtest") return (await import("./backtest.js")).runBacktest(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -57,20 +54,20 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "start":
     case "server":
-      await runStart({ config: values.config });
+      await (await import("./start.js")).runStart({ config: values.config });
       return -1;
     case "agent":
-      await runAgent({ config: values.config, server: values.server, token: values.token });
+      await (await import("./agent.js")).runAgent({ config: values.config, server: values.server, token: values.token });
       return -1;
     case "check":
-      runCheck({ config: values.config });
+      (await import("./check.js")).runCheck({ config: values.config });
       return 0;
     case "status":
-      await runStatus({ config: values.config, url: values.url, limit: Number(values.limit) });
+      await (await import("./status.js")).runStatus({ config: values.config, url: values.url, limit: Number(values.limit) });
       return 0;
     case "config":
       if (sub === "schema") {
-        runConfigSchema();
+        (await import("./check.js")).runConfigSchema();
         return 0;
       }
       console.error(`unknown: ansai config ${sub ?? ""}; did you mean \`ansai config schema\`?`);

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import pg from "pg";
+import type pg from "pg";
 import { z } from "zod";
 import { duration, durationMs } from "../config/zod-types.js";
 import type { CollectContext, Collector } from "../core/contracts.js";
@@ -165,7 +165,9 @@ async function collectServer(s: ServerConfig, ctx: CollectContext): Promise<Poin
   });
   let client: pg.Client | undefined;
   try {
-    client = new pg.Client(await clientConfig(s));
+    // Loaded on first use: hosts that watch no PostgreSQL never load the client.
+    const { default: pgModule } = await import("pg");
+    client = new pgModule.Client(await clientConfig(s));
     // A server that drops the connection mid-pass emits "error" on the client; the query rejects too.
     client.on("error", () => undefined);
     await client.connect();

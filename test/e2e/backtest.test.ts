@@ -5,7 +5,7 @@ import pino from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createAnalyzer } from "../../src/analyzer/engine.js";
 import { gaussian, seededRandom } from "../../src/analyzer/test-helpers.js";
-import { effectiveRules } from "../../src/app.js";
+import { effectiveRules } from "../../src/config/rules.js";
 import { BACKTEST_USAGE } from "../../src/cli/backtest.js";
 import { loadConfig } from "../../src/config/load.js";
 import { durationMs } from "../../src/config/zod-types.js";

@@ -16,6 +16,8 @@ export interface AgentRouteDeps {
   sink: (points: readonly Point[]) => void;
   /** Resolves once everything written so far is durable: the ack to the agent waits for it. */
   flush: () => Promise<void>;
+  /** Whether the pipeline can take `values` more field values now (backpressure). */
+  room: (values: number) => boolean;
   clock: Clock;
   log: Logger;
   /** Largest accepted push, compressed and decompressed (bytes). */
@@ -84,6 +86,8 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         fields: { batch_seq: seq, buffer_points: report.bufferPoints, dropped_points: report.droppedPoints, points: points.length },
         timeMs: nowMs,
       };
+      const values = points.reduce((n, p) => n + Object.keys(p.fields).length, 4);
+      while (!deps.room(values)) await deps.flush();
       deps.sink([...points, heartbeat]);
       await deps.flush();
       deps.agents.applied(agent.name, report);

@@ -33,6 +33,8 @@ function build(overrides: Partial<WriteDeps> = {}, limits: Partial<WriteDeps["li
     log: pino({ level: "silent" }),
     registry,
     tokens: [],
+    room: () => true,
+    drain: async () => {},
     ...overrides,
     limits: { maxBodyBytes: 1 << 20, maxSeriesPerHost: 10_000, ...limits },
   });
@@ -43,6 +45,24 @@ function build(overrides: Partial<WriteDeps> = {}, limits: Partial<WriteDeps["li
 const text = { "content-type": "text/plain; charset=utf-8" };
 
 describe("POST /api/v2/write and /write", () => {
+  it("waits for the pipeline to drain instead of acknowledging points it cannot take", async () => {
+    let room = false;
+    const asked: number[] = [];
+    let drains = 0;
+    const { app, batches } = build({
+      room: (values) => (asked.push(values), room),
+      drain: async () => {
+        drains++;
+        if (drains === 2) room = true;
+      },
+    });
+    const res = await app.inject({ method: "POST", url: "/api/v2/write?precision=ms", headers: text, payload: "m,host=a x=1,y=2 1000\nm,host=b x=3 1000" });
+    expect(res.statusCode).toBe(204);
+    expect(drains).toBe(2);
+    expect(asked.at(-1)).toBe(3);
+    expect(batches.flat()).toHaveLength(2);
+  });
+
   it("writes every line and answers 204; v2's default precision is ns", async () => {
     const { app, batches } = build();
     const res = await app.inject({

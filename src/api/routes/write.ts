@@ -18,6 +18,12 @@ import {
 export interface WriteDeps {
   /** Receives the accepted points of each request (the pipeline). */
   sink(points: readonly Point[]): void;
+  /**
+   * Backpressure: whether the pipeline can take `values` more field values now, and a wait for
+   * it to drain. A request waits rather than being acknowledged and then dropped.
+   */
+  room(values: number): boolean;
+  drain(): Promise<void>;
   clock: Clock;
   log: Logger;
   registry: Registry;
@@ -101,6 +107,9 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
         limits: deps.limits.lineProtocol,
       });
       const { kept, dropped, overHost } = limiter.admit(parsed.points);
+      const values = countValues(kept);
+      // No await between the last check and the sink, so concurrent requests cannot overshoot.
+      while (!deps.room(values)) await deps.drain();
       if (kept.length > 0) deps.sink(kept);
       metrics.points.inc(kept.length);
       countRejected(metrics, parsed.errors, dropped);
@@ -199,6 +208,12 @@ async function readBody(payload: Readable, encoding: string | undefined, content
     throw err;
   }
   return Buffer.concat(chunks);
+}
+
+function countValues(points: readonly Point[]): number {
+  let n = 0;
+  for (const p of points) for (const _ in p.fields) n++;
+  return n;
 }
 
 /** The token a client sent: `Authorization: Token|Bearer <t>`, the password of Basic auth, or (1.x) `?p=`. */
