@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -102,5 +102,14 @@ describe("JSON Schema", () => {
       expect.arrayContaining(["version", "interval", "collectors", "storage", "analyzer", "remediation", "api"]),
     );
     expect(schema.additionalProperties).toBe(false);
+  });
+});
+
+describe("the README's config examples", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+  it("has examples", () => expect(blocks.length).toBeGreaterThan(0));
+  it.each(blocks.map((b, i) => [i, b]))("example %i is a valid config", (_i, text) => {
+    expect(() => parseConfig(text as string, "README.md")).not.toThrow();
   });
 });
