@@ -94,6 +94,13 @@ describe("app", () => {
     expect(res.body.hint).toEqual(expect.any(String));
   });
 
+  it("shows each rule's health", async () => {
+    const rules = (await get("/api/v1/rules")).body.rules as Array<{ rule: string; lastEvaluationMs: number | null; lastError: string | null; series: number }>;
+    const disk = rules.find((r) => r.rule === "disk_full_24h");
+    expect(disk).toMatchObject({ lastError: null, series: 2 });
+    expect(disk?.lastEvaluationMs).toBeGreaterThan(nowMs - 60_000);
+  });
+
   it("answers an unknown route with a 404 problem", async () => {
     const res = await get("/api/v1/nope");
     expect(res.status).toBe(404);
@@ -103,6 +110,9 @@ describe("app", () => {
   it("raises a pending 24 h alert for the disk full in about 8 h, and none for the flat one", async () => {
     const alerts = (await get("/api/v1/alerts")).body.alerts as Array<{ rule: string; state: string; tags: Record<string, string> }>;
     expect(alerts.map((a) => [a.rule, a.state, a.tags.path])).toEqual([["disk_full_24h", "pending", "/data"]]);
+    const grouped = (await get("/api/v1/alerts?group=host&state=pending")).body.hosts as Record<string, unknown[]>;
+    expect(Object.keys(grouped)).toEqual(["h1"]);
+    expect((await get("/api/v1/alerts?state=firing")).body.alerts).toEqual([]);
     // No action is declared, so the journal stays empty.
     expect((await get("/api/v1/actions")).body).toEqual({ actions: [] });
   });

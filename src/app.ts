@@ -139,7 +139,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
   const api = buildApi({
     store,
-    analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()] },
+    analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()], ruleHealth: () => analyzer.ruleHealth() },
     write: { sink: pipeline, room: hasRoom, drain: () => store.flush(), tokens: config.server.write_tokens, limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
     agentPush: { agents, sink: pipeline, flush: () => store.flush(), room: hasRoom, clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     journal,

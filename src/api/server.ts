@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { RuleHealth } from "../analyzer/rules.js";
 import type { Alert, Clock, Prediction, Store } from "../core/contracts.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import type { JournalRecord } from "../remediator/journal.js";
@@ -17,7 +18,7 @@ import { registerWriteRoutes, type WriteDeps } from "./routes/write.js";
 /** What the API reads; each part is passed in, none is reached through globals. */
 export interface ApiDeps {
   store: Store;
-  analysis: { predictions(): Prediction[]; alerts(): Alert[] };
+  analysis: { predictions(): Prediction[]; alerts(): Alert[]; ruleHealth(): RuleHealth[] };
   journal: { read(opts: { limit?: number; sinceMs?: number }): JournalRecord[] };
   registry: Registry;
   clock: Clock;
