@@ -1,4 +1,4 @@
-import { medianInPlace } from "./order-stats.js";
+import { medianInPlace } from "./robust-stats.js";
 import { SlotPool, resizeF64 } from "./slot-pool.js";
 
 /**

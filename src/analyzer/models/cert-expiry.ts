@@ -1,5 +1,5 @@
 import type { TrendForecast } from "./linear-trend.js";
-import { medianInPlace } from "./order-stats.js";
+import { medianInPlace } from "./robust-stats.js";
 import { SlotPool, resizeF64 } from "./slot-pool.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { TrendForecast } from "./linear-trend.js";
-import { Z975, median3, medianInPlace, normalCdf, selectKth } from "./order-stats.js";
+import { Z975, median3, medianInPlace, normalCdf, selectKth } from "./robust-stats.js";
 import { SlotPool, resizeF64, resizeI32 } from "./slot-pool.js";
 
 /**
@@ -460,15 +460,15 @@ export class LeakDetector {
     const hiRank = clampInt(Math.round((np + c) / 2), 0, np - 1);
     // After the median's selection the array is partitioned around it: search each side only.
     const mid = np >> 1;
-    const upper = selectKth(pairs, np, mid);
+    const upper = selectKth(pairs, mid, 0, np);
     let lowerMid = upper;
     if (np % 2 === 0) {
       lowerMid = -Infinity;
       for (let i = 0; i < mid; i++) if (pairs[i]! > lowerMid) lowerMid = pairs[i]!;
     }
     const slope = (lowerMid + upper) / 2;
-    const slopeLow = loRank < mid ? selectKth(pairs, np, loRank, 0, mid - 1) : upper;
-    const slopeHigh = hiRank > mid ? selectKth(pairs, np, hiRank, mid + 1, np - 1) : upper;
+    const slopeLow = loRank < mid ? selectKth(pairs, loRank, 0, mid) : upper;
+    const slopeHigh = hiRank > mid ? selectKth(pairs, hiRank, mid + 1, np) : upper;
     return { slope, slopeLow, slopeHigh, confidence };
   }
 

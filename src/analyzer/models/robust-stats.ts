@@ -1,7 +1,17 @@
 /**
- * Order statistics and line-crossing helpers shared by the robust models. Pure functions over
+ * Order statistics, normal-distribution and line-crossing helpers shared by the models. Pure functions over
  * caller-owned scratch arrays: nothing here allocates per call.
  */
+
+/** z such that Φ(z) = 0.975: the half-width of a two-sided 95% normal interval. */
+export const Z975 = 1.959963984540054;
+
+/** Median of three numbers. */
+export function median3(a: number, b: number, c: number): number {
+  if (a > b) [a, b] = [b, a];
+  if (b > c) b = c;
+  return a > b ? a : b;
+}
 
 /**
  * The k-th smallest (0-based) value of a[lo, hi). Reorders that range (Hoare's selection with a

@@ -1,5 +1,5 @@
 import type { TrendForecast } from "./linear-trend.js";
-import { Z975, normalCdf } from "./order-stats.js";
+import { Z975, normalCdf } from "./robust-stats.js";
 import { SlotPool, resizeF64 } from "./slot-pool.js";
 
 /**
