@@ -1,5 +1,6 @@
 import type { Prediction, Severity } from "../core/contracts.js";
 import { formatDuration } from "../core/duration.js";
+import { formatValue } from "../core/format.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { compileTagMatchers, type CompiledTagMatcher } from "../core/tag-match.js";
 
@@ -177,13 +178,6 @@ function startEpisode(nowMs: number, timing: LifecycleTiming): AlertLifecycle {
 // Summaries.
 
 const PLACEHOLDER = /\{\{\s*([a-zA-Z_][\w.-]*)\s*\}\}/g;
-
-/** Renders a number for people: integers as is, others with at most two decimals. */
-export function formatValue(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v) || Math.abs(v) >= 1000) return String(Math.round(v));
-  return String(Number(v.toFixed(2)));
-}
 
 /**
  * Fills a summary template. Durations are from `nowMs`: a null ETA renders "never", a null

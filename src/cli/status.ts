@@ -1,5 +1,6 @@
 import type { Alert, Prediction } from "../core/contracts.js";
 import { formatDuration } from "../core/duration.js";
+import { formatValue } from "../core/format.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { loadConfig } from "../config/load.js";
 
@@ -71,22 +72,6 @@ function nearestPerSeries(predictions: readonly Prediction[]): Array<{ p: Predic
 function formatRange(p: Prediction, nowMs: number): string {
   const low = p.etaLowMs === null ? "now" : formatDuration(Math.max(0, p.etaLowMs - nowMs));
   return p.etaHighMs === null ? `${low} or later` : `${low} – ${formatDuration(p.etaHighMs - nowMs)}`;
-}
-
-const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-
-/** Percent fields as %, memory and byte fields in binary units, the rest as plain numbers. */
-export function formatValue(v: number, field: string): string {
-  if (field.endsWith("_percent")) return `${Math.round(v * 10) / 10}%`;
-  if (field.startsWith("memory_") || ["total", "used", "free", "available"].includes(field)) {
-    let unit = 0;
-    while (Math.abs(v) >= 1024 && unit < BYTE_UNITS.length - 1) {
-      v /= 1024;
-      unit++;
-    }
-    return `${Math.round(v * 10) / 10} ${BYTE_UNITS[unit]}`;
-  }
-  return Math.abs(v) >= 1e6 ? v.toExponential(2) : String(Math.round(v * 100) / 100);
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Alert } from "../core/contracts.js";
-import { formatValue } from "../analyzer/rules.js";
+import { formatValue } from "../core/format.js";
 import { isoOrNull, NotifyError, type NotificationBatch, type Notifier } from "./notifier.js";
 import { bareAddress, sendMail, type SmtpResult } from "./smtp.js";
 
