@@ -3,7 +3,9 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Alert, PointSink, Prediction } from "../core/contracts.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { seriesKey, type FieldValue, type Point } from "../core/point.js";
-import { LinearTrend, type TrendForecast } from "./models/linear-trend.js";
+import type { TrendForecast } from "./models/linear-trend.js";
+import { createModel } from "./models/index.js";
+import type { ForecastModel } from "./models/model.js";
 import {
   INACTIVE,
   alertCondition,
@@ -45,8 +47,6 @@ export interface Analyzer extends PointSink {
   ruleHealth(): RuleHealth[];
 }
 
-/** Model name carried by predictions of the linear trend. */
-export const LINEAR_TREND_MODEL = "linear_trend";
 
 const DEFAULT_RESOLVED_RETENTION_MS = 15 * 60_000;
 /** Stale series are swept at most this often (ms of evaluation time). */
@@ -58,7 +58,7 @@ const ROUTE_CACHE_LIMIT = 1_000_000;
 
 interface RuleRuntime {
   compiled: CompiledRule;
-  model: LinearTrend;
+  model: ForecastModel;
   bindings: Binding[];
   health: RuleHealth;
 }
@@ -83,7 +83,7 @@ interface SeriesEntry {
   field: string;
   bindings: Binding[];
   /** Model slot per model (window) watching this series. */
-  slots: Map<LinearTrend, number>;
+  slots: Map<ForecastModel, number>;
   /** Time of the point that created the entry (ms). */
   createdMs: number;
 }
@@ -91,7 +91,7 @@ interface SeriesEntry {
 /** What one field of a point feeds: model slots to update and bindings whose threshold it is. */
 interface FieldRoute {
   field: string;
-  models: LinearTrend[];
+  models: ForecastModel[];
   slots: number[];
   thresholdTargets: Binding[];
 }
@@ -108,7 +108,8 @@ interface Metrics {
 export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   const log = opts.log;
   const keepResolvedMs = opts.resolvedRetentionMs ?? DEFAULT_RESOLVED_RETENTION_MS;
-  const models = new Map<number, LinearTrend>();
+  // Rules with the same model and window share one model state per series.
+  const models = new Map<string, ForecastModel>();
   const rules: RuleRuntime[] = [];
   const names = new Set<string>();
   for (const spec of opts.rules) {
@@ -117,10 +118,11 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       throw new AnsaiError(ErrorCodes.CONFIG_INVALID, `rule "${spec.name}" is defined twice`, "Give every rule a unique name.");
     }
     names.add(spec.name);
-    let model = models.get(spec.windowMs);
+    const modelKey = `${spec.model ?? "linear_trend"}:${spec.windowMs}`;
+    let model = models.get(modelKey);
     if (!model) {
-      model = new LinearTrend(spec.windowMs);
-      models.set(spec.windowMs, model);
+      model = createModel(spec.model ?? "linear_trend", spec.windowMs);
+      models.set(modelKey, model);
     }
     const health: RuleHealth = { rule: spec.name, lastEvaluationMs: null, lastDurationMs: null, lastError: null, series: 0 };
     rules.push({ compiled, model, bindings: [], health });
@@ -364,7 +366,7 @@ function toPrediction(
 ): Prediction {
   return {
     rule: rule.compiled.spec.name,
-    model: LINEAR_TREND_MODEL,
+    model: rule.compiled.spec.model ?? "linear_trend",
     series: entry.key,
     measurement: entry.measurement,
     tags: entry.tags,

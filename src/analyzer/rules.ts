@@ -1,6 +1,7 @@
 import type { Prediction, Severity } from "../core/contracts.js";
 import { formatDuration } from "../core/duration.js";
 import { formatValue } from "../core/format.js";
+import type { ModelName } from "./models/index.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { compileTagMatchers, type CompiledTagMatcher } from "../core/tag-match.js";
 
@@ -8,6 +9,8 @@ import { compileTagMatchers, type CompiledTagMatcher } from "../core/tag-match.j
 export interface RuleSpec {
   /** Unique rule name, e.g. "disk_full_4h". */
   name: string;
+  /** Forecasting model; default linear_trend. */
+  model?: ModelName;
   severity: Severity;
   /**
    * Which series the rule watches. Tag values match exactly, or as an anchored regular

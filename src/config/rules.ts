@@ -7,6 +7,7 @@ import { durationMs } from "./zod-types.js";
 export function effectiveRules(config: Config): RuleSpec[] {
   const configured: RuleSpec[] = config.analyzer.rules.map((r) => ({
     name: r.name,
+    model: r.model,
     severity: r.severity,
     match: { measurement: r.measurement, field: r.field, tags: { ...r.tags } },
     threshold: typeof r.threshold === "number" ? { value: r.threshold } : { ...r.threshold },

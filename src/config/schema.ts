@@ -9,6 +9,7 @@ import { procstatConfigSchema } from "../collector/procstat.js";
 import { prometheusConfigSchema } from "../collector/prometheus.js";
 import { serviceConfigSchema } from "../collector/service.js";
 import { x509CertConfigSchema } from "../collector/x509-cert.js";
+import { MODEL_NAMES } from "../analyzer/models/index.js";
 import { notifierConfigSchema } from "../notifier/config.js";
 import { duration, tagMatchers } from "./zod-types.js";
 
@@ -25,6 +26,10 @@ const rule = z.strictObject({
   name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a name of letters, digits and _"),
   measurement: z.string().min(1).describe("Measurement of the series, e.g. disk."),
   field: z.string().min(1).describe("Field of the series, e.g. used_percent."),
+  model: z
+    .enum(MODEL_NAMES)
+    .default("linear_trend")
+    .describe("Forecasting model: linear_trend, robust_trend (ignores bursts that go away), sawtooth_trend (log rotation, compaction: window ≥ 3 cycles), leak_detector (memory), seasonal, cert_expiry."),
   tags: tagMatchers.describe('Tag matchers: an exact value, or "/regex/".'),
   threshold: z
     .union([z.number(), z.strictObject({ field: z.string().min(1), fallback: z.number().optional() })])

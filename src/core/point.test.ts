@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseSeriesKey, seriesKey } from "./point.js";
+import { ownString, parseSeriesKey, seriesKey } from "./point.js";
 
 describe("series keys", () => {
   it("sorts tags and escapes like line protocol", () => {
@@ -18,5 +18,12 @@ describe("series keys", () => {
         expect(parsed).toEqual({ key, measurement: m, tags, field });
       }),
     );
+  });
+});
+
+describe("ownString", () => {
+  it("copies any string unchanged, lone surrogates included", () => {
+    fc.assert(fc.property(fc.string({ unit: "binary" }), (s) => ownString(s) === s), { numRuns: 500 });
+    expect(ownString("\ud800x\udc00🚀")).toBe("\ud800x\udc00🚀");
   });
 });

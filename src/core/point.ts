@@ -21,6 +21,15 @@ export interface SeriesInfo {
   field: string;
 }
 
+/**
+ * A copy of `s` that shares no memory with the string it was cut from. V8 keeps a slice of a
+ * longer string as a view that holds the whole original (a request body) alive; anything kept
+ * for long (caches, series catalogues) should keep a copy instead.
+ */
+export function ownString(s: string): string {
+  return Buffer.from(s, "utf16le").toString("utf16le");
+}
+
 const escapeMeasurement = (s: string): string => s.replace(/[\\, ]/g, (c) => `\\${c}`);
 const escapeTag = (s: string): string => s.replace(/[\\,= ]/g, (c) => `\\${c}`);
 

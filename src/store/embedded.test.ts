@@ -133,6 +133,67 @@ describe("fields", () => {
   });
 });
 
+describe("series found by their tags object", () => {
+  // A frozen tags object lets write() cache field ids by identity; these pin the cache to the series keys.
+  const shared = Object.freeze({ host: "a" });
+  const cases: Array<[string, Point[], Array<[string, Record<string, string>, string, number[]]>]> = [
+    [
+      "one frozen tags object under two measurements",
+      [point(1, { v: 1 }, shared, "cpu"), point(1, { v: 2 }, shared, "mem"), point(2, { v: 3 }, shared, "cpu"), point(2, { v: 4 }, shared, "mem")],
+      [
+        ["cpu", { host: "a" }, "v", [1, 3]],
+        ["mem", { host: "a" }, "v", [2, 4]],
+      ],
+    ],
+    [
+      "fields in another order, fewer fields, a new field",
+      [point(1, { a: 1, b: 2 }, shared), point(2, { b: 20, a: 10 }, shared), point(3, { b: 200 }, shared), point(4, { c: 3000, a: 1000 }, shared)],
+      [
+        ["cpu", { host: "a" }, "a", [1, 10, 1000]],
+        ["cpu", { host: "a" }, "b", [2, 20, 200]],
+        ["cpu", { host: "a" }, "c", [3000]],
+      ],
+    ],
+    [
+      "a string field before numbers keeps the others in place",
+      [point(1, { s: "x", v: 1 }, shared), point(2, { v: 2, s: "y" }, shared), point(3, { s: "z", v: 3 }, shared)],
+      [["cpu", { host: "a" }, "v", [1, 2, 3]]],
+    ],
+    [
+      "a frozen and a plain tags object of the same series, and an escaped field",
+      [point(1, { "a b": 1 }, shared), point(2, { "a b": 2 }, { host: "a" }), point(3, { "a b": 3 }, Object.freeze({ host: "a" }))],
+      [["cpu", { host: "a" }, "a b", [1, 2, 3]]],
+    ],
+  ];
+
+  it.each(cases)("%s", async (_name, points, want) => {
+    const store = await openStore();
+    store.write(points.slice(0, 2));
+    store.write(points.slice(2));
+    await store.flush();
+    expect((await store.listSeries({})).map((s) => s.key).sort()).toEqual(want.map(([m, tags, f]) => seriesKey(m, tags, f)).sort());
+    for (const [m, tags, f, values] of want) {
+      const got = await store.query({ series: seriesKey(m, tags, f), startMs: 0, endMs: 10, stepMs: 1, aggregate: "last" });
+      expect(got.map(([, v]) => v)).toEqual(values);
+    }
+  });
+
+  it("appends batches of several data chunks exactly", async () => {
+    // 5,000 points × 3 fields spans 8 chunks of 2,048 rows; times change within and across chunks.
+    const store = await openStore({ maxBatchPoints: 1_000_000 });
+    const tags = Object.freeze({ host: "a" });
+    store.write(Array.from({ length: 5_000 }, (_, i) => point(i, { x: i, y: -i / 4, z: i % 7 === 0 }, tags)));
+    await store.flush();
+    for (const [field, sum] of [["x", (4_999 * 5_000) / 2], ["y", -(4_999 * 5_000) / 8], ["z", 715]] as const) {
+      const got = await store.query({ series: seriesKey("cpu", { host: "a" }, field), startMs: 0, endMs: 5_000, stepMs: 5_000, aggregate: "sum" });
+      expect(got).toEqual([[0, sum]]);
+    }
+    const times = await store.query({ series: seriesKey("cpu", { host: "a" }, "x"), startMs: 0, endMs: 5_000, stepMs: 1, aggregate: "last" });
+    expect(times.every(([t, v]) => t === v)).toBe(true);
+    expect(times).toHaveLength(5_000);
+  });
+});
+
 describe("batching", () => {
   it("flushes a full batch at once and on the timer", async () => {
     const store = await openStore({ maxBatchPoints: 100, flushIntervalMs: 60_000 });

@@ -1,11 +1,11 @@
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { BIGINT, DuckDBInstance, INTEGER, type DuckDBConnection } from "@duckdb/node-api";
+import { BIGINT, DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBVector, INTEGER, type DuckDBAppender, type DuckDBConnection } from "@duckdb/node-api";
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Aggregate, Clock, RangeQuery, Samples, SeriesFilter, Store } from "../core/contracts.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
-import { seriesKey, type Point, type SeriesInfo } from "../core/point.js";
+import { ownString, seriesKey, type Point, type SeriesInfo } from "../core/point.js";
 
 export interface EmbeddedStoreOptions {
   /** Created if missing; the database file is `<dataDir>/ansai.duckdb`. */
@@ -78,6 +78,84 @@ interface Batch {
 
 function newBatch(capacity = 4096): Batch {
   return { ids: new Int32Array(capacity), ts: new Float64Array(capacity), values: new Float64Array(capacity), length: 0, newSeries: [] };
+}
+
+/**
+ * The field ids of one measurement + tags, kept per frozen tags object: producers that keep one
+ * tags object per series (the line-protocol parser) get their ids by identity, without building
+ * keys. `names`/`ids` hold the fields in the order the last point listed them, so a point shaped
+ * like the previous one compares names (by reference: V8 interns property names) instead of
+ * hashing them.
+ */
+interface FieldIds {
+  measurement: string;
+  names: string[];
+  ids: number[];
+  byName: Map<string, number>;
+}
+
+/**
+ * Appends `b` to the points table a data chunk (up to 2048 rows) at a time: a few native calls
+ * per chunk instead of four per row, several times faster on the event loop.
+ */
+function appendBatch(app: DuckDBAppender, chunk: DuckDBDataChunk, b: Batch): void {
+  const rowsPerChunk = DuckDBVector.standardSize();
+  let lastTs = Number.NaN;
+  let lastBig = 0n;
+  for (let start = 0; start < b.length; start += rowsPerChunk) {
+    const n = Math.min(rowsPerChunk, b.length - start);
+    chunk.rowCount = n;
+    const ids = chunk.getColumnVector(0);
+    const ts = chunk.getColumnVector(1);
+    const values = chunk.getColumnVector(2);
+    for (let i = 0; i < n; i++) {
+      ids.setItem(i, b.ids[start + i] ?? 0);
+      const t = b.ts[start + i] ?? 0;
+      // The fields of one point share a time: one BigInt for the run.
+      if (t !== lastTs) {
+        lastTs = t;
+        lastBig = BigInt(t);
+      }
+      ts.setItem(i, lastBig);
+      values.setItem(i, b.values[start + i] ?? 0);
+    }
+    ids.flush();
+    ts.flush();
+    values.flush();
+    app.appendDataChunk(chunk);
+  }
+}
+
+/**
+ * Appends the batch and closes the appender (its rows join the open transaction). On failure
+ * nothing stays buffered: a collected appender flushes what it holds, outside the rolled-back
+ * transaction, which would commit rows reported as dropped.
+ */
+function appendPoints(app: DuckDBAppender, chunk: DuckDBDataChunk, b: Batch): void {
+  try {
+    appendBatch(app, chunk, b);
+    app.closeSync();
+  } catch (err) {
+    app.clear();
+    throw err;
+  }
+}
+
+function appendSeries(app: DuckDBAppender, series: Batch["newSeries"]): void {
+  try {
+    for (const { id, info } of series) {
+      app.appendInteger(id);
+      app.appendVarchar(info.key);
+      app.appendVarchar(info.measurement);
+      app.appendVarchar(JSON.stringify(info.tags));
+      app.appendVarchar(info.field);
+      app.endRow();
+    }
+    app.closeSync();
+  } catch (err) {
+    app.clear();
+    throw err;
+  }
 }
 
 function push(b: Batch, id: number, ts: number, value: number): void {
@@ -202,6 +280,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
   openFiles.add(file);
 
   const ids = new Map<string, number>();
+  const idsByTags = new WeakMap<object, FieldIds>();
   const infos: SeriesInfo[] = [];
   let nextId = 1;
   try {
@@ -224,6 +303,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
 
   let batch = newBatch();
   let spare: Batch | undefined;
+  const chunk = DuckDBDataChunk.create([INTEGER, BIGINT, DOUBLE]);
   let fullFlushQueued = false;
   let closed: Promise<void> | undefined;
   let pendingCount = 0;
@@ -245,12 +325,35 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     let id = ids.get(key);
     if (id === undefined) {
       id = nextId++;
-      const info: SeriesInfo = { key, measurement, tags: { ...tags }, field };
-      ids.set(key, id);
+      // Copies: the strings may be slices of a request body, which the catalogue must not keep alive.
+      // (Property names need no copy: V8 keeps them in its own string table.)
+      const ownTags = Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, ownString(v)]));
+      const info: SeriesInfo = { key: ownString(key), measurement: ownString(measurement), tags: ownTags, field: ownString(field) };
+      ids.set(info.key, id);
       infos.push(info);
       batch.newSeries.push({ id, info });
     }
     return id;
+  }
+
+  /**
+   * The field ids of a point's series when its tags object is frozen (so cannot change under the
+   * cache). One measurement per tags object, as the parser gives them; other pairings get no cache.
+   */
+  function cachedIds(p: Point): FieldIds | undefined {
+    if (!Object.isFrozen(p.tags)) return undefined;
+    const known = idsByTags.get(p.tags);
+    if (known !== undefined) return known.measurement === p.measurement ? known : undefined;
+    const fresh: FieldIds = { measurement: ownString(p.measurement), names: [], ids: [], byName: new Map() };
+    idsByTags.set(p.tags, fresh);
+    return fresh;
+  }
+
+  function remember(known: FieldIds, position: number, field: string, id: number): void {
+    // `field` comes from for-in: a property name, which V8 keeps as its own copy, never a slice of a body.
+    known.byName.set(field, id);
+    known.names[position] = field;
+    known.ids[position] = id;
   }
 
   function write(points: readonly Point[]): void {
@@ -263,9 +366,12 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
         drop("invalid_time");
         continue;
       }
-      const prefix = seriesKey(p.measurement, p.tags, "");
+      const known = cachedIds(p);
+      let prefix: string | undefined;
       const ts = Math.trunc(p.timeMs);
+      let position = -1;
       for (const field in p.fields) {
+        position++;
         const raw = p.fields[field];
         if (typeof raw === "string" || raw === undefined) {
           drop("non_numeric");
@@ -280,7 +386,16 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
           drop("queue_full");
           continue;
         }
-        push(batch, intern(p.measurement, p.tags, field, prefix), ts, value);
+        let id = known?.names[position] === field ? known.ids[position] : undefined;
+        if (id === undefined) {
+          id = known?.byName.get(field);
+          if (id === undefined) {
+            prefix ??= seriesKey(p.measurement, p.tags, "");
+            id = intern(p.measurement, p.tags, field, prefix);
+          }
+          if (known !== undefined) remember(known, position, field, id);
+        }
+        push(batch, id, ts, value);
         pendingCount++;
       }
     }
@@ -300,26 +415,8 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     const started = performance.now();
     try {
       await con.run("BEGIN TRANSACTION");
-      if (b.newSeries.length > 0) {
-        const app = await con.createAppender("series");
-        for (const { id, info } of b.newSeries) {
-          app.appendInteger(id);
-          app.appendVarchar(info.key);
-          app.appendVarchar(info.measurement);
-          app.appendVarchar(JSON.stringify(info.tags));
-          app.appendVarchar(info.field);
-          app.endRow();
-        }
-        app.closeSync();
-      }
-      const app = await con.createAppender("points");
-      for (let i = 0; i < b.length; i++) {
-        app.appendInteger(b.ids[i] ?? 0);
-        app.appendBigInt(BigInt(b.ts[i] ?? 0));
-        app.appendDouble(b.values[i] ?? 0);
-        app.endRow();
-      }
-      app.closeSync();
+      if (b.newSeries.length > 0) appendSeries(await con.createAppender("series"), b.newSeries);
+      appendPoints(await con.createAppender("points"), chunk, b);
       await con.run("COMMIT");
       metrics?.written.inc(b.length);
       metrics?.flushSeconds.observe((performance.now() - started) / 1000);

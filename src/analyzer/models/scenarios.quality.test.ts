@@ -12,8 +12,10 @@ import { SCENARIO_KINDS, scenarioSuite, type ScenarioKind } from "./scenarios.js
 
 const H = 3_600_000;
 const D = 24 * H;
-const WINDOW_MS: Record<ModelName, number> = { linear_trend: 6 * H, robust_trend: 6 * H, sawtooth_trend: 7 * D };
-const MODELS = Object.keys(WINDOW_MS) as ModelName[];
+/** The disk trend models compared here. */
+type TrendModel = Extract<ModelName, "linear_trend" | "robust_trend" | "sawtooth_trend">;
+const WINDOW_MS: Record<TrendModel, number> = { linear_trend: 6 * H, robust_trend: 6 * H, sawtooth_trend: 7 * D };
+const MODELS = Object.keys(WINDOW_MS) as TrendModel[];
 const RULE = { horizonMs: 24 * H, forMs: 10 * 60_000, warmupMs: D };
 
 interface Row {
@@ -37,8 +39,8 @@ function aggregate(scores: ScenarioScore[]): Row {
 }
 
 const results = new Map<string, Row>();
-const key = (kind: ScenarioKind, model: ModelName): string => `${kind}:${model}`;
-const row = (kind: ScenarioKind, model: ModelName): Row => results.get(key(kind, model))!;
+const key = (kind: ScenarioKind, model: TrendModel): string => `${kind}:${model}`;
+const row = (kind: ScenarioKind, model: TrendModel): Row => results.get(key(kind, model))!;
 
 beforeAll(() => {
   const suite = scenarioSuite([1, 2, 3]);

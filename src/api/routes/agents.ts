@@ -2,7 +2,7 @@ import { gunzip } from "node:zlib";
 import { promisify } from "node:util";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { parseLineProtocol } from "../../collector/ingest/line-protocol.js";
+import { createSeriesCache, parseLineProtocol } from "../../collector/ingest/line-protocol.js";
 import type { AgentRegistry } from "../../collector/ingest/agents.js";
 import type { Clock } from "../../core/contracts.js";
 import type { Point } from "../../core/point.js";
@@ -39,6 +39,8 @@ function parseLabels(text: string): Record<string, string> {
 /** Agents push here; the server answers only once the batch is durable, and applies each seq once. */
 export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
   app.get("/api/v1/agents", async () => ({ agents: deps.agents.list() }));
+  // One series cache across pushes: a series keeps one tags object, so the store and analyzer find it by identity.
+  const seriesCache = createSeriesCache();
 
   app.register(async (scope) => {
     // Raw bytes whatever the content type (fastify would decode text/plain as UTF-8 and break gzip).
@@ -69,7 +71,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         }
         return reply.code(400).send({ code: "invalid", message: `the push is not valid gzip: ${(err as Error).message}` });
       }
-      const { points, errors } = parseLineProtocol(text, { precision: "ms", defaultTimeMs: nowMs });
+      const { points, errors } = parseLineProtocol(text, { precision: "ms", defaultTimeMs: nowMs, seriesCache });
       const report = {
         seq,
         host: header(req.headers[AgentHeaders.host]) || agent.name,

@@ -259,6 +259,24 @@ describe("per-host series limit", () => {
     expect(again.statusCode).toBe(204);
   });
 
+  it("counts a series once across requests, whatever its field order, and still counts new fields", async () => {
+    const { app, batches } = build({}, { maxSeriesPerHost: 3 });
+    const cases: Array<[string, number]> = [
+      ["cpu,host=h a=1,b=2", 204],
+      ["cpu,host=h a=1,b=2", 204],
+      ["cpu,host=h b=1,a=1", 204],
+      ["cpu,host=h a=1,c=3", 204], // a third series: a, b, c
+      ["cpu,host=h a=1,d=4", 400], // d would be the fourth
+      ["cpu,host=h c=1", 204],
+      ["cpu,host=h a=1,b=2", 204],
+    ];
+    for (const [payload, status] of cases) {
+      const res = await app.inject({ method: "POST", url: "/write", headers: text, payload });
+      expect([payload, res.statusCode]).toEqual([payload, status]);
+    }
+    expect(batches.flat()).toHaveLength(6);
+  });
+
   it("gives points without a host tag one shared budget", async () => {
     const { app } = build({}, { maxSeriesPerHost: 1 });
     const res = await app.inject({ method: "POST", url: "/write", headers: text, payload: "a v=1\nb v=1" });

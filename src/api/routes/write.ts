@@ -6,8 +6,9 @@ import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "../../core/contracts.js";
 import { createTokenSet } from "../../core/tokens.js";
-import type { Point } from "../../core/point.js";
+import { ownString, type Point } from "../../core/point.js";
 import {
+  createSeriesCache,
   parseLineProtocol,
   type LineError,
   type LineProtocolLimits,
@@ -67,6 +68,9 @@ const V1_PRECISIONS: Readonly<Record<string, Precision>> = { n: "ns", ns: "ns", 
 export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void {
   const metrics = ingestMetrics(deps.registry);
   const limiter = createSeriesLimiter(deps.limits.maxSeriesPerHost, MAX_TRACKED_SERIES);
+  // Across requests a series keeps one measurement string and one frozen tags object, which the
+  // store, the analyzer and the limiter use to find it by identity instead of building its key.
+  const seriesCache = createSeriesCache();
   const tokens = createTokenSet(deps.tokens);
   const log = deps.log.child({ component: "api", route: "write" });
 
@@ -105,6 +109,7 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
         precision,
         defaultTimeMs: deps.clock.nowMs(),
         limits: deps.limits.lineProtocol,
+        seriesCache,
       });
       const { kept, dropped, overHost } = limiter.admit(parsed.points);
       const values = countValues(kept);
@@ -234,7 +239,7 @@ function requestToken(req: FastifyRequest): string | undefined {
 }
 
 interface Admitted {
-  kept: Point[];
+  kept: readonly Point[];
   dropped: number;
   /** The first host whose points were dropped. */
   overHost: string | undefined;
@@ -247,17 +252,35 @@ interface Admitted {
  */
 function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
   const hosts = new Map<string, Set<number>>();
+  // Per frozen tags object (which cannot change): what is known of its series.
+  const known = new WeakMap<object, KnownSeries>();
   let tracked = 0;
+  /** Bumped whenever hosts are forgotten: field lists counted before then are stale. */
+  let generation = 0;
+
+  /** The parser gives each measurement + tags its own frozen tags object; other producers get no cache. */
+  const knownSeries = (p: Point): KnownSeries | undefined => {
+    if (!Object.isFrozen(p.tags)) return undefined;
+    const series = known.get(p.tags);
+    if (series !== undefined) return series.measurement === p.measurement ? series : undefined;
+    const fresh: KnownSeries = { measurement: ownString(p.measurement), base: pointHash(p), fields: [], generation: -1 };
+    known.set(p.tags, fresh);
+    return fresh;
+  };
 
   const forgetOldest = (): void => {
     for (const [host, set] of hosts) {
       if (tracked <= maxTracked) return;
       hosts.delete(host);
       tracked -= set.size;
+      generation++;
     }
   };
 
   const admitPoint = (p: Point, fresh: number[]): boolean => {
+    const series = knownSeries(p);
+    // The common case: the same fields as a point of this series already counted.
+    if (series !== undefined && series.generation === generation && fieldsIn(p.fields, series.fields)) return true;
     const host = p.tags.host ?? "";
     let set = hosts.get(host);
     if (set === undefined) {
@@ -265,34 +288,59 @@ function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
       hosts.set(host, set);
     }
     fresh.length = 0;
-    const base = pointHash(p);
-    for (const field of Object.keys(p.fields)) {
+    const base = series?.base ?? pointHash(p);
+    for (const field in p.fields) {
       const h = seriesHash(base, field);
       if (!set.has(h)) fresh.push(h);
     }
     if (set.size + fresh.length > maxSeriesPerHost) return false;
     for (const h of fresh) set.add(h);
     tracked += fresh.length;
+    if (series !== undefined) {
+      // Property names are V8's own copies (never slices of the body), so they can be kept.
+      series.fields = Object.keys(p.fields);
+      series.generation = generation;
+    }
     return true;
   };
 
   return {
     admit(points: readonly Point[]): Admitted {
-      const kept: Point[] = [];
+      let kept: Point[] | undefined;
       const fresh: number[] = [];
       let dropped = 0;
       let overHost: string | undefined;
-      for (const p of points) {
-        if (admitPoint(p, fresh)) kept.push(p);
-        else {
-          dropped++;
-          overHost ??= p.tags.host ?? "";
+      for (let i = 0; i < points.length; i++) {
+        const p = points[i] as Point;
+        if (admitPoint(p, fresh)) {
+          kept?.push(p);
+          continue;
         }
+        // Copy only once a point is dropped: usually every point is kept.
+        kept ??= points.slice(0, i);
+        dropped++;
+        overHost ??= p.tags.host ?? "";
       }
       if (tracked > maxTracked) forgetOldest();
-      return { kept, dropped, overHost };
+      return { kept: kept ?? points, dropped, overHost };
     },
   };
+}
+
+/** What the limiter knows of one measurement + tags. */
+interface KnownSeries {
+  measurement: string;
+  base: [number, number];
+  /** Fields whose series were counted for the host, valid while `generation` is current. */
+  fields: string[];
+  generation: number;
+}
+
+/** Whether every field of `fields` is in `counted`, in the same order (the usual case: the same shape again). */
+function fieldsIn(fields: Readonly<Record<string, unknown>>, counted: readonly string[]): boolean {
+  let i = 0;
+  for (const field in fields) if (counted[i++] !== field) return false;
+  return true;
 }
 
 /** Two 32-bit hashes of one string, seeded apart. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Point } from "../../core/point.js";
-import { formatLineProtocol, MAX_TIME_MS, parseLineProtocol, type ParseOptions, type Precision } from "./line-protocol.js";
+import { createSeriesCache, formatLineProtocol, MAX_TIME_MS, parseLineProtocol, type ParseOptions, type Precision } from "./line-protocol.js";
 
 const FIXTURES = join(import.meta.dirname, "../../../test/fixtures/line-protocol");
 const NS: ParseOptions = { precision: "ns", defaultTimeMs: 1000 };
@@ -113,17 +113,104 @@ describe("lines, recovery and positions", () => {
     expect(Object.hasOwn(p.fields, "__proto__")).toBe(true);
   });
 
-  it("gives points of one series one frozen tags object", () => {
-    const got = parseLineProtocol("m,host=a,x=1 v=1\nn,host=b v=1\nm,host=a,x=1 v=2\nm,host=a\\ b v=1\nm,host=a\\ b v=2", NS);
-    const [a1, , a2, s1, s2] = got.points as Point[];
+  it("gives points of one series one frozen tags object, and each measurement its own", () => {
+    const got = parseLineProtocol("m,host=a,x=1 v=1\nn,host=a,x=1 v=1\nm,host=a,x=1 v=2\nm,host=a\\ b v=1\nm,host=a\\ b v=2\nm v=1\nn v=1\nm v=2", NS);
+    const [a1, n1, a2, s1, s2, e1, e2, e3] = got.points as Point[];
     expect(a1?.tags).toBe(a2?.tags);
     expect(Object.isFrozen(a1?.tags)).toBe(true);
+    expect(n1?.tags).not.toBe(a1?.tags);
+    expect(n1?.tags).toEqual(a1?.tags);
+    expect([e1?.tags, e2?.tags, e3?.tags]).toEqual([{}, {}, {}]);
+    expect(e1?.tags).toBe(e3?.tags);
+    expect(e2?.tags).not.toBe(e1?.tags);
     // A section with an escaped space is parsed every time: still right, just not shared.
     expect([s1?.tags, s2?.tags]).toEqual([{ host: "a b" }, { host: "a b" }]);
   });
 
   it("duplicate field keys: the last value wins, as in InfluxDB", () => {
     expect(parseLineProtocol("m v=1,v=2", NS).points[0]?.fields).toEqual({ v: 2 });
+  });
+});
+
+describe("series cache", () => {
+  const body = "cpu,host=a,cpu=cpu0 user=1,idle=2 1\nmem,host=a used=3i 1\ncpu,host=a,cpu=cpu0 user=4,idle=5 2\nnotags v=1 1\n";
+
+  it("gives a series the same measurement and tags objects across parses, and the same points as without it", () => {
+    const cache = createSeriesCache();
+    const first = parseLineProtocol(body, { ...NS, seriesCache: cache });
+    const second = parseLineProtocol(body, { ...NS, seriesCache: cache });
+    expect(first).toEqual(parseLineProtocol(body, NS));
+    expect(second).toEqual(first);
+    for (const [i, p] of second.points.entries()) {
+      expect(p.tags).toBe(first.points[i]?.tags);
+      expect(p.measurement).toBe(first.points[i]?.measurement);
+      expect(Object.isFrozen(p.tags)).toBe(true);
+    }
+    expect(cache.heads.size).toBe(3);
+  });
+
+  it("starts over when full", () => {
+    const cache = createSeriesCache(2);
+    const opts = { ...NS, seriesCache: cache };
+    const [a1, b1] = parseLineProtocol("a v=1\nb v=1", opts).points;
+    const [a2, b2] = parseLineProtocol("a v=2\nb v=2", opts).points;
+    expect([a2?.tags, b2?.tags]).toEqual([a1?.tags, b1?.tags]);
+    expect(a2?.tags).toBe(a1?.tags);
+    expect(b2?.tags).toBe(b1?.tags);
+    parseLineProtocol("c v=1", opts);
+    expect(cache.heads.size).toBe(1);
+    const a3 = parseLineProtocol("a v=3", opts).points[0];
+    expect(a3?.tags).toEqual(a1?.tags);
+    expect(a3?.tags).not.toBe(a1?.tags);
+  });
+
+  it("checks cached series again under other tag limits", () => {
+    const cache = createSeriesCache();
+    const line = "m,a=1,b=2,c=3 v=1";
+    expect(parseLineProtocol(line, { ...NS, seriesCache: cache }).points).toHaveLength(1);
+    const tighter = parseLineProtocol(line, { ...NS, seriesCache: cache, limits: { maxTagsPerPoint: 2 } });
+    expect(tighter.errors).toEqual([expect.objectContaining({ message: "more than 2 tags", kind: "limit" })]);
+    const shorter = parseLineProtocol(line, { ...NS, seriesCache: cache, limits: { maxTagValueBytes: 0 } });
+    expect(shorter.errors).toEqual([expect.objectContaining({ kind: "limit" })]);
+  });
+
+  it("keeps __proto__ tags and escapes as they parse without it", () => {
+    const cache = createSeriesCache();
+    const text = String.raw`m\,x,__proto__=p,k\=1=v\,2 f=1` + "\n" + String.raw`m\,x,__proto__=p,k\=1=v\,2 f=2`;
+    parseLineProtocol(text, { ...NS, seriesCache: cache });
+    const got = parseLineProtocol(text, { ...NS, seriesCache: cache });
+    expect(got).toEqual(parseLineProtocol(text, NS));
+    expect(cache.heads.size).toBe(1);
+    expect(got.points[0]?.measurement).toBe("m,x");
+    const tags = got.points[0]?.tags ?? {};
+    expect(Object.getPrototypeOf(tags)).toBe(Object.prototype);
+    expect(Object.hasOwn(tags, "__proto__")).toBe(true);
+  });
+});
+
+describe("numbers", () => {
+  // The fast path (an exact integer mantissa below 2^53 over an exact power of ten) must agree with
+  // Number() to the last bit, up to and past its edges; longer inputs go through Number() itself.
+  const digits = fc.string({ unit: fc.constantFrom(..."0123456789".split("")), minLength: 1, maxLength: 24 });
+  const decimal = fc.tuple(fc.boolean(), digits, fc.nat({ max: 26 })).map(([neg, ds, at]) => {
+    const dot = Math.min(at, ds.length);
+    return `${neg ? "-" : ""}${ds.slice(0, dot)}.${ds.slice(dot)}`.replace(/\.$/, "");
+  });
+  const edges = ["9007199254740991", "9007199254740992", "9007199254740993", "9.007199254740993", "900719925474099.3", "0.9007199254740993",
+    "1.2345678901234567", "8.999999999999999", "0.0000000000000000000001", "0.00000000000000000000001", "4.35", "0.1", "-0", "-0.0"];
+
+  it.each(edges)("%s", (text) => {
+    expect(Object.is(parseLineProtocol(`m v=${text}`, NS).points[0]?.fields.v, Number(text))).toBe(true);
+  });
+
+  it("parses any decimal exactly as Number() does", () => {
+    fc.assert(
+      fc.property(decimal, (text) => {
+        fc.pre(text !== "" && text !== "-" && text !== "." && text !== "-.");
+        expect(Object.is(parseLineProtocol(`m v=${text}`, NS).points[0]?.fields.v, Number(text))).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
 

@@ -1,4 +1,4 @@
-import type { FieldValue, Point } from "../../core/point.js";
+import { ownString, type FieldValue, type Point } from "../../core/point.js";
 
 /**
  * InfluxDB line protocol: a strict, linear-time parser and a serializer.
@@ -57,6 +57,41 @@ export interface ParseOptions {
   /** Time given to points without a timestamp (ms). */
   defaultTimeMs: number;
   limits?: Partial<LineProtocolLimits>;
+  /**
+   * Series remembered across parses (see {@link createSeriesCache}). Without one, only points of
+   * one input share a tags object.
+   */
+  seriesCache?: SeriesCache;
+}
+
+/** The measurement and tags of one series, as points of that series share them. */
+export interface SeriesHead {
+  readonly measurement: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * Series kept from one parse to the next, by the raw text of their measurement and tags, so a
+ * series keeps one measurement string and one frozen tags object across requests: the store,
+ * the analyzer and the write route's limiter then find it by identity instead of rebuilding its
+ * key (and a repeated series skips tag parsing). Bounded: past `maxEntries` it starts over. Its
+ * strings are copies, so it never keeps a request body alive. Create one per stream of inputs
+ * (the write route keeps one); a parse with other tag limits than the last empties it first.
+ */
+export interface SeriesCache {
+  readonly heads: Map<string, SeriesHead>;
+  readonly maxEntries: number;
+  /** Tag limits the cached series were checked against. */
+  maxTagsPerPoint: number;
+  maxTagValueBytes: number;
+}
+
+/** About 0.5 KB a series with 8 tags, so about 30 MB at most; 10k series take 5 MB. */
+export const DEFAULT_SERIES_CACHE_ENTRIES = 65_536;
+
+/** An empty {@link SeriesCache} holding up to `maxEntries` series. */
+export function createSeriesCache(maxEntries = DEFAULT_SERIES_CACHE_ENTRIES): SeriesCache {
+  return { heads: new Map(), maxEntries, maxTagsPerPoint: -1, maxTagValueBytes: -1 };
 }
 
 export interface ParseResult {
@@ -91,7 +126,10 @@ const INT64_MAX = "9223372036854775807";
 const INT64_MIN_ABS = "9223372036854775808";
 const UINT64_MAX = "18446744073709551615";
 /** 10^0..10^22: every one is exact in a double, so mantissa / 10^k is correctly rounded. */
-const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+const MAX_EXACT_POW10 = 22;
+const POW10 = Array.from({ length: MAX_EXACT_POW10 + 1 }, (_, k) => 10 ** k);
+/** Integers below 2^53 are exact in a double. */
+const MAX_EXACT_MANTISSA = 2 ** 53;
 
 /** Scanner state for one input; `fail` records the first problem of the current line. */
 interface Cursor {
@@ -108,18 +146,21 @@ interface Cursor {
   errKind: "syntax" | "limit";
   /** Recently seen names and tag values by hash: repeated ones are shared, not allocated per line. */
   names: Array<string | undefined>;
-  /** Tag sections seen in this input (raw text → frozen tags), so a repeated series skips tag parsing. */
-  tagSets: Map<string, Readonly<Record<string, string>>>;
+  /** Series seen (raw measurement and tags → their head), so a repeated series skips parsing them. */
+  heads: Map<string, SeriesHead>;
+  /** Entries `heads` holds before it starts over. */
+  headLimit: number;
+  /** Whether `heads` outlives this input: its keys and strings must then not point into `text`. */
+  headsKept: boolean;
   /** First space at or after the last search start (-1: none left); reused while lines start before it, so searches stay linear. */
   nextSpace: number;
 }
 
 const NAME_CACHE_SLOTS = 4096;
-/** Distinct tag sections remembered per input before the cache starts over. */
-const TAG_CACHE_ENTRIES = 8192;
-const TAG_CACHE_MAX_CHARS = 1024;
+/** Distinct series remembered per input (without a {@link SeriesCache}) before the cache starts over. */
+const HEAD_CACHE_ENTRIES = 8192;
+const HEAD_CACHE_MAX_CHARS = 1024;
 const FNV_PRIME = 0x01000193;
-const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
 function fail(c: Cursor, pos: number, message: string, kind: "syntax" | "limit" = "syntax"): undefined {
   c.errPos = pos;
@@ -134,10 +175,18 @@ function fail(c: Cursor, pos: number, message: string, kind: "syntax" | "limit" 
  * can cache its series keys per tags object.
  */
 export function parseLineProtocol(text: string, opts: ParseOptions): ParseResult {
+  const limits = { ...DEFAULT_LINE_PROTOCOL_LIMITS, ...opts.limits };
+  const kept = opts.seriesCache;
+  if (kept !== undefined && (kept.maxTagsPerPoint !== limits.maxTagsPerPoint || kept.maxTagValueBytes !== limits.maxTagValueBytes)) {
+    // Cached series skip the tag limits; series checked against other limits must be checked again.
+    kept.heads.clear();
+    kept.maxTagsPerPoint = limits.maxTagsPerPoint;
+    kept.maxTagValueBytes = limits.maxTagValueBytes;
+  }
   const c: Cursor = {
     text,
     n: text.length,
-    limits: { ...DEFAULT_LINE_PROTOCOL_LIMITS, ...opts.limits },
+    limits,
     pos: 0,
     innerNewlines: 0,
     lineEnd: 0,
@@ -145,7 +194,9 @@ export function parseLineProtocol(text: string, opts: ParseOptions): ParseResult
     errMessage: "",
     errKind: "syntax",
     names: new Array<string | undefined>(NAME_CACHE_SLOTS),
-    tagSets: new Map(),
+    heads: kept?.heads ?? new Map(),
+    headLimit: kept?.maxEntries ?? HEAD_CACHE_ENTRIES,
+    headsKept: kept !== undefined,
     nextSpace: -2,
   };
   const points: Point[] = [];
@@ -265,11 +316,8 @@ function setOwn<V>(obj: Record<string, V>, key: string, value: V): void {
 }
 
 function parseLine(c: Cursor, opts: ParseOptions): Point | undefined {
-  const measurementStart = c.pos;
-  const measurement = readName(c, false);
-  if (measurement === "") return fail(c, measurementStart, "missing measurement");
-  const tags = readTags(c);
-  if (tags === undefined) return undefined;
+  const head = readHead(c);
+  if (head === undefined) return undefined;
   if (c.pos >= c.n || c.text.charCodeAt(c.pos) !== SPACE) return fail(c, c.pos, "missing fields: expected a space then field=value");
   skipSpaces(c);
   if (isLineEnd(c, c.pos)) return fail(c, c.pos, "missing fields: expected field=value");
@@ -277,7 +325,7 @@ function parseLine(c: Cursor, opts: ParseOptions): Point | undefined {
   if (fields === undefined) return undefined;
   const timeMs = readTimestamp(c, opts);
   if (timeMs === undefined) return undefined;
-  return { measurement, tags, fields, timeMs };
+  return { measurement: head.measurement, tags: head.tags, fields, timeMs };
 }
 
 /**
@@ -340,29 +388,48 @@ function unescapeName(text: string, start: number, end: number, withEquals: bool
 }
 
 /**
- * Reads the tag section. Points of one series share one frozen tags object: a section seen
- * before in this input is looked up by its text, not parsed again.
+ * Reads the measurement and the tag section. Points of one series share one head (one
+ * measurement string, one frozen tags object): a head seen before is looked up by its text, not
+ * parsed again.
  */
-function readTags(c: Cursor): Readonly<Record<string, string>> | undefined {
-  const { text, n } = c;
+function readHead(c: Cursor): SeriesHead | undefined {
   const start = c.pos;
-  if (start >= n || text.charCodeAt(start) !== COMMA) return NO_TAGS;
-  if (c.nextSpace !== -1 && c.nextSpace < start) c.nextSpace = text.indexOf(" ", start);
+  if (c.nextSpace !== -1 && c.nextSpace < start) c.nextSpace = c.text.indexOf(" ", start);
   const end = c.nextSpace;
-  // Only sections that end at the first space and are short are cached; the rest are just parsed.
-  if (end === -1 || end - start > TAG_CACHE_MAX_CHARS) return parseTags(c);
-  const raw = text.slice(start, end);
-  const cached = c.tagSets.get(raw);
+  // Only heads that end at the first space and are short are cached; the rest are just parsed.
+  if (end === -1 || end - start > HEAD_CACHE_MAX_CHARS) return parseHead(c);
+  const raw = c.text.slice(start, end);
+  const cached = c.heads.get(raw);
   if (cached !== undefined) {
-    // The same text ended the section at this space when it was parsed, so it does here too.
+    // The same text ended the head at this space when it was parsed, so it does here too.
     c.pos = end;
     return cached;
   }
+  const parsed = parseHead(c);
+  if (parsed === undefined || c.pos !== end) return parsed;
+  if (c.heads.size >= c.headLimit) c.heads.clear();
+  // A kept cache holds copies: names and values are slices of the input, which must not stay alive.
+  const head: SeriesHead = c.headsKept
+    ? { measurement: ownString(parsed.measurement), tags: Object.freeze(ownTags(parsed.tags)) }
+    : { measurement: parsed.measurement, tags: Object.freeze(parsed.tags) };
+  c.heads.set(c.headsKept ? ownString(raw) : raw, head);
+  return head;
+}
+
+function parseHead(c: Cursor): SeriesHead | undefined {
+  const start = c.pos;
+  const measurement = readName(c, false);
+  if (measurement === "") return fail(c, start, "missing measurement");
+  // A tags object of its own, even when empty: consumers cache per tags object and measurement.
+  if (c.pos >= c.n || c.text.charCodeAt(c.pos) !== COMMA) return { measurement, tags: {} };
   const tags = parseTags(c);
-  if (tags === undefined || c.pos !== end) return tags;
-  if (c.tagSets.size >= TAG_CACHE_ENTRIES) c.tagSets.clear();
-  c.tagSets.set(raw, Object.freeze(tags));
-  return tags;
+  return tags === undefined ? undefined : { measurement, tags };
+}
+
+function ownTags(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(tags)) setOwn(out, ownString(key), ownString(tags[key] ?? ""));
+  return out;
 }
 
 function parseTags(c: Cursor): Record<string, string> | undefined {
@@ -473,7 +540,7 @@ function isDigit(ch: number): boolean {
   return ch >= ZERO && ch <= NINE;
 }
 
-/** Reads a float, `123i` or `123u`; fast path for short decimals, `Number()` for the rest. */
+/** Reads a float, `123i` or `123u`; fast path for decimals of up to 16 digits, `Number()` for the rest. */
 function readNumber(c: Cursor, key: string): number | undefined {
   const { text, n } = c;
   const start = c.pos;
@@ -517,7 +584,10 @@ function readNumber(c: Cursor, key: string): number | undefined {
     return value;
   }
   c.pos = p;
-  if (digits <= 15) {
+  // Exact when the digits make an integer below 2^53 (every step was exact: the value only grows)
+  // and 10^fraction is exact: one IEEE division is then correctly rounded (Clinger's fast path).
+  // Covers 16-digit decimals too, the common output of float formatting.
+  if (mantissa < MAX_EXACT_MANTISSA && fraction <= MAX_EXACT_POW10) {
     const abs = fraction === 0 ? mantissa : mantissa / (POW10[fraction] as number);
     return negative ? -abs : abs;
   }
