@@ -3,28 +3,50 @@ import type { RuleSpec } from "./rules.js";
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
 
-const DISK_SUMMARY = "{{tags.path}} on {{tags.host}} full in {{eta}} ({{eta_low}} – {{eta_high}})";
+const RANGE = "({{eta_low}} – {{eta_high}})";
 
-/** A disk's used_percent reaching 100 within the horizon, trend over the last 6 h. */
-function diskFullRule(name: string, severity: Severity, horizonMs: number, forMs: number): RuleSpec {
+/** A percentage reaching 100 within the horizon, on the linear trend of the last `windowMs`. */
+function fullRule(name: string, severity: Severity, measurement: string, field: string, horizonMs: number, forMs: number, summary: string, windowMs = 6 * HOUR_MS): RuleSpec {
   return {
     name,
     severity,
-    match: { measurement: "disk", field: "used_percent" },
+    match: { measurement, field },
     threshold: { value: 100 },
     horizonMs,
     forMs,
-    windowMs: 6 * HOUR_MS,
+    windowMs,
     minSamples: 5,
-    summary: DISK_SUMMARY,
+    summary,
   };
 }
 
+/** A certificate's expiry (seconds left) reaching 0 within the horizon: exact, from the certificate. */
+function certRule(name: string, severity: Severity, horizonMs: number): RuleSpec {
+  return {
+    name,
+    model: "cert_expiry",
+    severity,
+    match: { measurement: "x509_cert", field: "expiry" },
+    threshold: { value: 0 },
+    horizonMs,
+    forMs: 0,
+    windowMs: DAY_MS,
+    minSamples: 3,
+    summary: "certificate {{tags.common_name}} ({{tags.source}}) on {{tags.host}} expires in {{eta}}",
+  };
+}
+
+const DISK = `{{tags.path}} on {{tags.host}} full in {{eta}} ${RANGE}`;
+const INODES = `{{tags.path}} on {{tags.host}} out of inodes in {{eta}} ${RANGE}`;
+
 /** Rules that run with no configuration. Names follow Telegraf's measurements and fields. */
 export const defaultRules: RuleSpec[] = [
-  diskFullRule("disk_full_24h", "warning", 24 * HOUR_MS, 10 * MINUTE_MS),
-  diskFullRule("disk_full_4h", "critical", 4 * HOUR_MS, 5 * MINUTE_MS),
+  fullRule("disk_full_24h", "warning", "disk", "used_percent", 24 * HOUR_MS, 10 * MINUTE_MS, DISK),
+  fullRule("disk_full_4h", "critical", "disk", "used_percent", 4 * HOUR_MS, 5 * MINUTE_MS, DISK),
+  fullRule("disk_inodes_24h", "warning", "disk", "inodes_used_percent", 24 * HOUR_MS, 10 * MINUTE_MS, INODES),
+  fullRule("disk_inodes_4h", "critical", "disk", "inodes_used_percent", 4 * HOUR_MS, 5 * MINUTE_MS, INODES),
   {
     name: "process_memory_limit",
     severity: "warning",
@@ -34,6 +56,20 @@ export const defaultRules: RuleSpec[] = [
     forMs: 5 * MINUTE_MS,
     windowMs: 2 * HOUR_MS,
     minSamples: 5,
-    summary: "{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its memory limit in {{eta}} ({{eta_low}} – {{eta_high}})",
+    summary: `{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its memory limit in {{eta}} ${RANGE}`,
   },
+  fullRule("swap_full_4h", "warning", "swap", "used_percent", 4 * HOUR_MS, 10 * MINUTE_MS, `swap on {{tags.host}} full in {{eta}} ${RANGE}`, 2 * HOUR_MS),
+  fullRule("host_fds_4h", "warning", "linux_sysctl_fs", "file_used_percent", 4 * HOUR_MS, 10 * MINUTE_MS, `open files on {{tags.host}} reach file-max in {{eta}} ${RANGE}`, 2 * HOUR_MS),
+  fullRule(
+    "process_fds_4h",
+    "warning",
+    "procstat",
+    "fd_used_percent",
+    4 * HOUR_MS,
+    10 * MINUTE_MS,
+    `{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its open-files limit in {{eta}} ${RANGE}`,
+    2 * HOUR_MS,
+  ),
+  certRule("cert_expiry_14d", "warning", 14 * DAY_MS),
+  certRule("cert_expiry_3d", "critical", 3 * DAY_MS),
 ];

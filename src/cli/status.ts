@@ -55,6 +55,7 @@ function target(p: Prediction): string {
   const t = p.tags;
   if (t.path) return `${t.path}${t.host ? ` on ${t.host}` : ""}`;
   if (t.process_name) return `${t.process_name}${t.pid ? ` (pid ${t.pid})` : ""}`;
+  if (t.common_name) return `${t.common_name}${t.source ? ` (${t.source})` : ""}`;
   return p.series;
 }
 
