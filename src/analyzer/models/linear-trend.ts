@@ -1,3 +1,4 @@
+import { SlotPool } from "./slot-pool.js";
 import { studentTCdf, tQuantile975 } from "./stats.js";
 
 /**
@@ -105,9 +106,7 @@ export class LinearTrend {
   /** Time constants of each scale (ms), longest first. */
   readonly scalesMs: readonly number[];
 
-  private capacity: number;
-  private used = 0;
-  private readonly free: number[] = [];
+  private readonly pool: SlotPool;
 
   // Per slot.
   private lastT: Float64Array;
@@ -131,11 +130,12 @@ export class LinearTrend {
     this.windowMs = windowMs;
     const tau = windowMs / 3;
     this.scalesMs = Array.from({ length: SCALES }, (_, k) => tau / SCALE_RATIO ** k);
-    this.capacity = Math.max(1, opts.initialCapacity ?? 64);
-    this.lastT = new Float64Array(this.capacity);
-    this.lastV = new Float64Array(this.capacity);
-    this.count = new Float64Array(this.capacity);
-    const n = this.capacity * SCALES;
+    const capacity = Math.max(1, opts.initialCapacity ?? 64);
+    this.pool = new SlotPool(capacity, (n) => this.grow(n));
+    this.lastT = new Float64Array(capacity);
+    this.lastV = new Float64Array(capacity);
+    this.count = new Float64Array(capacity);
+    const n = capacity * SCALES;
     this.s0 = new Float64Array(n);
     this.st = new Float64Array(n);
     this.stt = new Float64Array(n);
@@ -149,26 +149,23 @@ export class LinearTrend {
 
   /** Slots in use (allocated and not released). */
   get slotCount(): number {
-    return this.used - this.free.length;
+    return this.pool.slotCount;
   }
 
   /** Approximate bytes held by the columns. */
   get bytes(): number {
-    return this.capacity * (3 + 9 * SCALES) * 8;
+    return this.pool.capacity * (3 + 9 * SCALES) * 8;
   }
 
   /** Returns a fresh, empty slot (reusing released ones first). */
   allocate(): number {
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
-    if (this.used === this.capacity) this.grow();
-    return this.used++;
+    return this.pool.allocate();
   }
 
   /** Forgets a slot's state and makes it available to `allocate`. */
   release(slot: number): void {
     this.clear(slot);
-    this.free.push(slot);
+    this.pool.release(slot);
   }
 
   /** Samples observed in a slot since it (re)started. */
@@ -392,8 +389,7 @@ export class LinearTrend {
     this.count[slot] = 0;
   }
 
-  private grow(): void {
-    const cap = this.capacity * 2;
+  private grow(cap: number): void {
     const g = (a: Float64Array, n: number): Float64Array => {
       const b = new Float64Array(n);
       b.set(a);
@@ -412,7 +408,6 @@ export class LinearTrend {
     this.q0 = g(this.q0, n);
     this.qt = g(this.qt, n);
     this.qtt = g(this.qtt, n);
-    this.capacity = cap;
   }
 }
 

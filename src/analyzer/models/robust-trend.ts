@@ -1,3 +1,4 @@
+import { SlotPool } from "./slot-pool.js";
 import type { TrendForecast } from "./linear-trend.js";
 import type { ForecastModel } from "./model.js";
 import { lineEtas, madSigmaInPlace, medianInPlace, normalCdf, selectKth } from "./robust-stats.js";
@@ -63,9 +64,7 @@ export class RobustTrend implements ForecastModel {
   readonly buckets: number;
   private readonly persistenceFraction: number;
 
-  private capacity: number;
-  private used = 0;
-  private readonly free: number[] = [];
+  private readonly pool: SlotPool;
 
   // Per slot.
   private lastT: Float64Array;
@@ -94,14 +93,15 @@ export class RobustTrend implements ForecastModel {
     this.buckets = k;
     this.bucketMs = windowMs / k;
     this.persistenceFraction = opts.persistenceFraction ?? DEFAULT_PERSISTENCE_FRACTION;
-    this.capacity = Math.max(1, opts.initialCapacity ?? 64);
-    this.lastT = new Float64Array(this.capacity);
-    this.lastV = new Float64Array(this.capacity);
-    this.count = new Float64Array(this.capacity);
-    this.head = new Float64Array(this.capacity);
-    this.bCount = new Float32Array(this.capacity * k);
-    this.bSumDt = new Float32Array(this.capacity * k);
-    this.bSumV = new Float64Array(this.capacity * k);
+    const capacity = Math.max(1, opts.initialCapacity ?? 64);
+    this.pool = new SlotPool(capacity, (n) => this.grow(n));
+    this.lastT = new Float64Array(capacity);
+    this.lastV = new Float64Array(capacity);
+    this.count = new Float64Array(capacity);
+    this.head = new Float64Array(capacity);
+    this.bCount = new Float32Array(capacity * k);
+    this.bSumDt = new Float32Array(capacity * k);
+    this.bSumV = new Float64Array(capacity * k);
     this.xs = new Float64Array(k);
     this.ys = new Float64Array(k);
     this.kx = new Float64Array(k);
@@ -111,24 +111,21 @@ export class RobustTrend implements ForecastModel {
   }
 
   get slotCount(): number {
-    return this.used - this.free.length;
+    return this.pool.slotCount;
   }
 
   /** Approximate bytes held by the columns. */
   get bytes(): number {
-    return this.capacity * (4 * 8 + this.buckets * (4 + 4 + 8));
+    return this.pool.capacity * (4 * 8 + this.buckets * (4 + 4 + 8));
   }
 
   allocate(): number {
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
-    if (this.used === this.capacity) this.grow();
-    return this.used++;
+    return this.pool.allocate();
   }
 
   release(slot: number): void {
     this.clear(slot);
-    this.free.push(slot);
+    this.pool.release(slot);
   }
 
   samples(slot: number): number {
@@ -333,8 +330,7 @@ export class RobustTrend implements ForecastModel {
     this.head[slot] = 0;
   }
 
-  private grow(): void {
-    const cap = this.capacity * 2;
+  private grow(cap: number): void {
     const k = this.buckets;
     this.lastT = grow64(this.lastT, cap);
     this.lastV = grow64(this.lastV, cap);
@@ -343,7 +339,6 @@ export class RobustTrend implements ForecastModel {
     this.bCount = grow32(this.bCount, cap * k);
     this.bSumDt = grow32(this.bSumDt, cap * k);
     this.bSumV = grow64(this.bSumV, cap * k);
-    this.capacity = cap;
   }
 }
 

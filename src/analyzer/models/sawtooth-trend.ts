@@ -1,3 +1,4 @@
+import { SlotPool } from "./slot-pool.js";
 import type { TrendForecast } from "./linear-trend.js";
 import type { ForecastModel } from "./model.js";
 import { crossing, lineEtas, madSigmaInPlace, medianInPlace } from "./robust-stats.js";
@@ -79,9 +80,7 @@ export class SawtoothTrend implements ForecastModel {
   private readonly tauMs: number;
   private readonly resetFactor: number;
 
-  private capacity: number;
-  private used = 0;
-  private readonly free: number[] = [];
+  private readonly pool: SlotPool;
 
   // Per slot: latest sample, counters, reset detection.
   private lastT: Float64Array;
@@ -121,8 +120,9 @@ export class SawtoothTrend implements ForecastModel {
     this.windowMs = windowMs;
     this.tauMs = windowMs / 3;
     this.resetFactor = opts.resetFactor ?? DEFAULT_RESET_FACTOR;
-    this.capacity = Math.max(1, opts.initialCapacity ?? 64);
-    const c = this.capacity;
+    const capacity = Math.max(1, opts.initialCapacity ?? 64);
+    this.pool = new SlotPool(capacity, (n) => this.grow(n));
+    const c = capacity;
     this.lastT = new Float64Array(c);
     this.lastV = new Float64Array(c);
     this.count = new Float64Array(c);
@@ -148,24 +148,21 @@ export class SawtoothTrend implements ForecastModel {
   }
 
   get slotCount(): number {
-    return this.used - this.free.length;
+    return this.pool.slotCount;
   }
 
   /** Approximate bytes held by the columns. */
   get bytes(): number {
-    return this.capacity * (17 * 8 + 1 + SEGMENTS * (4 * 8 + 1));
+    return this.pool.capacity * (17 * 8 + 1 + SEGMENTS * (4 * 8 + 1));
   }
 
   allocate(): number {
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
-    if (this.used === this.capacity) this.grow();
-    return this.used++;
+    return this.pool.allocate();
   }
 
   release(slot: number): void {
     this.clear(slot);
-    this.free.push(slot);
+    this.pool.release(slot);
   }
 
   samples(slot: number): number {
@@ -518,8 +515,7 @@ export class SawtoothTrend implements ForecastModel {
     this.segByReset[slot] = 0;
   }
 
-  private grow(): void {
-    const c = this.capacity * 2;
+  private grow(c: number): void {
     const g64 = (a: Float64Array, n: number): Float64Array => {
       const b = new Float64Array(n);
       b.set(a);
@@ -552,7 +548,6 @@ export class SawtoothTrend implements ForecastModel {
     this.fStartLevel = g64(this.fStartLevel, c * SEGMENTS);
     this.fEndLevel = g64(this.fEndLevel, c * SEGMENTS);
     this.fByReset = g8(this.fByReset, c * SEGMENTS);
-    this.capacity = c;
   }
 }
 
