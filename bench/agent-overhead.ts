@@ -8,12 +8,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CLI, requireBuiltCli } from "../test/e2e/helpers.js";
 import { requireDebianBinary } from "../test/support/debian.js";
+import { freePort } from "../test/support/ports.js";
+import { alive, startProc, waitReady, type Proc } from "./support.js";
 
 const SLEEPERS = 300;
 const INTERVAL_S = 10;
@@ -23,66 +24,10 @@ const CLK_TCK = 100; // USER_HZ on Linux
 const GOAL_CPU_PERCENT = 1;
 const GOAL_RSS_MB = 80;
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
-function startProc(name: string, file: string, args: string[], cwd: string): Proc {
-  const child = spawn(file, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const keep = (d: Buffer): void => {
-    out = (out + d.toString()).slice(-4000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  child.on("error", (err) => keep(Buffer.from(`\nspawn error: ${err.message}`)));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    name,
-    child,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timeout = sleep(15_000).then(() => "timeout" as const);
-      if ((await Promise.race([exited, timeout])) === "timeout") {
-        child.kill("SIGKILL");
-        await exited;
-      }
-    },
-  };
-}
 
-function alive(proc: Proc): void {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-    throw new Error(`${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}):\n${proc.output()}`);
-  }
-}
 
-/** Polls `ready` until true; fails loudly with the process's output when it exits or times out. */
-async function waitReady(proc: Proc, ready: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    alive(proc);
-    if (await ready().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${proc.name} was not ready within ${timeoutMs} ms:\n${proc.output()}`);
-    await sleep(200);
-  }
-}
 
 /** utime + stime of one process, in clock ticks. */
 function cpuTicks(pid: number): number {

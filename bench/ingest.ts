@@ -3,15 +3,15 @@
 // The same Telegraf-like bodies (cpu, mem, disk; ~5 tags, 6 fields; 5,000 lines each over 10k
 // series) go to each server from 4 keep-alive connections; rounds alternate between the servers
 // (the order rotates) and the median and best rounds are reported. Needs `npm run build` first.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CLI, requireBuiltCli } from "../test/e2e/helpers.js";
 import { requireDebianBinary } from "../test/support/debian.js";
+import { freePort } from "../test/support/ports.js";
+import { startProc, waitReady, type Proc } from "./support.js";
 
 const HOSTS = 500;
 const CPUS = 16;
@@ -28,12 +28,6 @@ const STEP_MS = 10_000; // Telegraf's default interval between passes
 const TS_DIGITS = 13; // ms timestamps, fixed width so they can be rewritten in place
 
 /** A started server process; `output()` keeps the tail for error messages. */
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
 
 interface Target {
   name: string;
@@ -58,55 +52,8 @@ interface Body {
   pass: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
-function startProc(name: string, file: string, args: string[], cwd: string): Proc {
-  const child = spawn(file, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const keep = (d: Buffer): void => {
-    out = (out + d.toString()).slice(-4000);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  child.on("error", (err) => keep(Buffer.from(`\nspawn error: ${err.message}`)));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    name,
-    child,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timeout = sleep(15_000).then(() => "timeout" as const);
-      if ((await Promise.race([exited, timeout])) === "timeout") {
-        child.kill("SIGKILL");
-        await exited;
-      }
-    },
-  };
-}
 
-/** Polls `ready` until it resolves true; fails loudly with the server's output when it exits or times out. */
-async function waitReady(proc: Proc, ready: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
-      throw new Error(`${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}) before serving:\n${proc.output()}`);
-    }
-    if (await ready().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${proc.name} did not serve within ${timeoutMs} ms:\n${proc.output()}`);
-    await sleep(200);
-  }
-}
 
 async function startAnsai(dir: string): Promise<Target> {
   requireBuiltCli();
