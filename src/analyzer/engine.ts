@@ -269,7 +269,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
   function evaluateRule(rule: RuleRuntime, nowMs: number, predictions: Prediction[], transitions: Alert[]): void {
     const { spec, thresholdField, thresholdValue } = rule.compiled;
-    const timing = { forMs: spec.forMs, keepResolvedMs };
+    const timing = { forMs: spec.forMs, keepFiringForMs: spec.keepFiringForMs, keepResolvedMs };
     for (const b of rule.bindings) {
       const threshold = thresholdField !== null && !Number.isNaN(b.threshold) ? b.threshold : thresholdValue;
       let prediction: Prediction | undefined;
@@ -280,7 +280,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       b.prediction = prediction ?? null;
       if (prediction) predictions.push(prediction);
       const prev = b.lifecycle;
-      const next = stepAlert(prev, alertCondition(prediction, nowMs, spec.horizonMs), nowMs, timing);
+      const next = stepAlert(prev, alertCondition(prediction, nowMs, spec.horizonMs, spec.minConfidence), nowMs, timing);
       b.lifecycle = next;
       if (next.phase === "inactive") {
         if (b.alert) {

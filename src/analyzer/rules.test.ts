@@ -48,6 +48,17 @@ describe("stepAlert", () => {
     expect(stepAlert(prev, cond, now, timing)).toEqual(want);
   });
 
+  it("keeps firing for `keep_firing_for` after the condition stops, then resolves", () => {
+    const t = { ...timing, keepFiringForMs: 10 * MIN };
+    const f = firing(0, 5 * MIN);
+    const quiet = stepAlert(f, OFF, 20 * MIN, t);
+    expect(quiet).toEqual({ ...f, quietSinceMs: 20 * MIN });
+    expect(stepAlert(quiet, OFF, 29 * MIN, t)).toEqual(quiet);
+    // The condition came back in time: the quiet spell is forgotten.
+    expect(stepAlert(quiet, ON, 25 * MIN, t)).toEqual(f);
+    expect(stepAlert(quiet, OFF, 30 * MIN, t)).toEqual(resolved(0, 5 * MIN, 30 * MIN));
+  });
+
   it("fires at once when `for` is 0", () => {
     expect(stepAlert(INACTIVE, ON, 7, { forMs: 0, keepResolvedMs: 1 })).toEqual(firing(7, 7));
   });
@@ -77,6 +88,12 @@ describe("alertCondition", () => {
   ])("eta %s", (eta, active, keepFiring) => {
     expect(alertCondition(p(eta), 0, 4 * H)).toEqual({ active, keepFiring });
   });
+  it("ignores predictions below the minimum confidence", () => {
+    const sure = { ...p(H), confidence: 0.95 };
+    expect(alertCondition(sure, 0, 4 * H, 0.9)).toEqual({ active: true, keepFiring: true });
+    expect(alertCondition({ ...sure, confidence: 0.6 }, 0, 4 * H, 0.9)).toEqual({ active: false, keepFiring: false });
+  });
+
   it("is false without a prediction", () => expect(alertCondition(undefined, 0, H)).toEqual({ active: false, keepFiring: false }));
 });
 

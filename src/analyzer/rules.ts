@@ -23,6 +23,10 @@ export interface RuleSpec {
   horizonMs: number;
   /** The condition must hold this long before the alert fires (Prometheus `for`). */
   forMs: number;
+  /** A firing alert stays firing this long after its condition stops holding (Prometheus `keep_firing_for`). Default 0. */
+  keepFiringForMs?: number;
+  /** Predictions less sure than this (0..1) that the series trends to the threshold do not alert. Default 0. */
+  minConfidence?: number;
   /** The model's window (ms). */
   windowMs: number;
   /** No prediction before this many samples. */
@@ -108,6 +112,8 @@ export interface AlertLifecycle {
   activeSinceMs: number | null;
   firedAtMs: number | null;
   resolvedAtMs: number | null;
+  /** While firing: since when the condition has not held (for `keep_firing_for`). */
+  quietSinceMs?: number;
 }
 
 export const INACTIVE: AlertLifecycle = Object.freeze({
@@ -127,6 +133,8 @@ export interface AlertCondition {
 
 export interface LifecycleTiming {
   forMs: number;
+  /** How long a firing alert outlives its condition. */
+  keepFiringForMs?: number;
   /** How long a resolved alert stays visible before it is dropped. */
   keepResolvedMs: number;
 }
@@ -135,9 +143,9 @@ export interface LifecycleTiming {
 export const RESOLVE_HORIZON_FACTOR = 1.25;
 
 /** Evaluates the condition for a prediction (or its absence) at `nowMs`. */
-export function alertCondition(prediction: Prediction | undefined, nowMs: number, horizonMs: number): AlertCondition {
+export function alertCondition(prediction: Prediction | undefined, nowMs: number, horizonMs: number, minConfidence = 0): AlertCondition {
   const eta = prediction?.etaMs ?? null;
-  if (eta === null) return { active: false, keepFiring: false };
+  if (eta === null || (prediction?.confidence ?? 0) < minConfidence) return { active: false, keepFiring: false };
   return { active: eta <= nowMs + horizonMs, keepFiring: eta <= nowMs + RESOLVE_HORIZON_FACTOR * horizonMs };
 }
 
@@ -166,8 +174,15 @@ export function stepAlert(
       return prev;
     }
     case "firing": {
-      if (cond.keepFiring) return prev;
-      return { ...prev, phase: "resolved", resolvedAtMs: nowMs };
+      if (cond.keepFiring) {
+        if (prev.quietSinceMs === undefined) return prev;
+        const { quietSinceMs: _, ...loud } = prev;
+        return loud;
+      }
+      const quietSinceMs = prev.quietSinceMs ?? nowMs;
+      if (nowMs - quietSinceMs < (timing.keepFiringForMs ?? 0)) return { ...prev, quietSinceMs };
+      const { quietSinceMs: _, ...rest } = prev;
+      return { ...rest, phase: "resolved", resolvedAtMs: nowMs };
     }
   }
 }

@@ -13,6 +13,8 @@ export function effectiveRules(config: Config): RuleSpec[] {
     threshold: typeof r.threshold === "number" ? { value: r.threshold } : { ...r.threshold },
     horizonMs: durationMs(r.horizon),
     forMs: durationMs(r.for),
+    keepFiringForMs: durationMs(r.keep_firing_for),
+    minConfidence: r.min_confidence,
     windowMs: durationMs(r.window),
     minSamples: r.min_samples,
     summary: r.summary,

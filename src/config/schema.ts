@@ -36,6 +36,8 @@ const rule = z.strictObject({
     .describe("The value the series must not reach: a number, or {field: F} for the latest value of field F of the same series (e.g. memory_limit)."),
   horizon: duration.describe("Alert when the threshold is predicted within this time."),
   for: duration.default("5m").describe("How long the prediction must hold before the alert fires."),
+  keep_firing_for: duration.default("0s").describe("How long a firing alert stays firing after its prediction stops holding (avoids flapping)."),
+  min_confidence: z.number().min(0).max(1).default(0).describe("Ignore predictions less sure than this (0..1) that the series really trends toward the threshold."),
   window: duration.default("6h").describe("How much history the trend model weighs."),
   min_samples: z.number().int().min(3).default(5).describe("No prediction before this many samples."),
   severity: severity.default("warning"),
