@@ -1,4 +1,4 @@
-import { SlotPool } from "./slot-pool.js";
+import { resizeF64, SlotPool } from "./slot-pool.js";
 import { studentTCdf, tQuantile975 } from "./stats.js";
 
 /**
@@ -390,24 +390,19 @@ export class LinearTrend {
   }
 
   private grow(cap: number): void {
-    const g = (a: Float64Array, n: number): Float64Array => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    this.lastT = g(this.lastT, cap);
-    this.lastV = g(this.lastV, cap);
-    this.count = g(this.count, cap);
+    this.lastT = resizeF64(this.lastT, cap);
+    this.lastV = resizeF64(this.lastV, cap);
+    this.count = resizeF64(this.count, cap);
     const n = cap * SCALES;
-    this.s0 = g(this.s0, n);
-    this.st = g(this.st, n);
-    this.stt = g(this.stt, n);
-    this.sv = g(this.sv, n);
-    this.stv = g(this.stv, n);
-    this.svv = g(this.svv, n);
-    this.q0 = g(this.q0, n);
-    this.qt = g(this.qt, n);
-    this.qtt = g(this.qtt, n);
+    this.s0 = resizeF64(this.s0, n);
+    this.st = resizeF64(this.st, n);
+    this.stt = resizeF64(this.stt, n);
+    this.sv = resizeF64(this.sv, n);
+    this.stv = resizeF64(this.stv, n);
+    this.svv = resizeF64(this.svv, n);
+    this.q0 = resizeF64(this.q0, n);
+    this.qt = resizeF64(this.qt, n);
+    this.qtt = resizeF64(this.qtt, n);
   }
 }
 

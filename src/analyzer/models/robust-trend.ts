@@ -1,4 +1,4 @@
-import { SlotPool } from "./slot-pool.js";
+import { resizeF32, resizeF64, SlotPool } from "./slot-pool.js";
 import type { TrendForecast } from "./linear-trend.js";
 import type { ForecastModel } from "./model.js";
 import { lineEtas, madSigmaInPlace, medianInPlace, normalCdf, selectKth } from "./robust-stats.js";
@@ -332,13 +332,13 @@ export class RobustTrend implements ForecastModel {
 
   private grow(cap: number): void {
     const k = this.buckets;
-    this.lastT = grow64(this.lastT, cap);
-    this.lastV = grow64(this.lastV, cap);
-    this.count = grow64(this.count, cap);
-    this.head = grow64(this.head, cap);
-    this.bCount = grow32(this.bCount, cap * k);
-    this.bSumDt = grow32(this.bSumDt, cap * k);
-    this.bSumV = grow64(this.bSumV, cap * k);
+    this.lastT = resizeF64(this.lastT, cap);
+    this.lastV = resizeF64(this.lastV, cap);
+    this.count = resizeF64(this.count, cap);
+    this.head = resizeF64(this.head, cap);
+    this.bCount = resizeF32(this.bCount, cap * k);
+    this.bSumDt = resizeF32(this.bSumDt, cap * k);
+    this.bSumV = resizeF64(this.bSumV, cap * k);
   }
 }
 
@@ -355,14 +355,3 @@ function ring(b: number, k: number): number {
   return r < 0 ? r + k : r;
 }
 
-function grow64(a: Float64Array, n: number): Float64Array {
-  const b = new Float64Array(n);
-  b.set(a);
-  return b;
-}
-
-function grow32(a: Float32Array, n: number): Float32Array {
-  const b = new Float32Array(n);
-  b.set(a);
-  return b;
-}

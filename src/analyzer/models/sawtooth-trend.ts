@@ -1,4 +1,4 @@
-import { SlotPool } from "./slot-pool.js";
+import { resizeF64, resizeU8, SlotPool } from "./slot-pool.js";
 import type { TrendForecast } from "./linear-trend.js";
 import type { ForecastModel } from "./model.js";
 import { crossing, lineEtas, madSigmaInPlace, medianInPlace } from "./robust-stats.js";
@@ -516,38 +516,28 @@ export class SawtoothTrend implements ForecastModel {
   }
 
   private grow(c: number): void {
-    const g64 = (a: Float64Array, n: number): Float64Array => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    const g8 = (a: Uint8Array, n: number): Uint8Array => {
-      const b = new Uint8Array(n);
-      b.set(a);
-      return b;
-    };
-    this.lastT = g64(this.lastT, c);
-    this.lastV = g64(this.lastV, c);
-    this.count = g64(this.count, c);
-    this.stepScale = g64(this.stepScale, c);
-    this.runStartV = g64(this.runStartV, c);
-    this.runStartT = g64(this.runStartT, c);
-    this.segT0 = g64(this.segT0, c);
-    this.segByReset = g8(this.segByReset, c);
-    this.segN = g64(this.segN, c);
-    this.s0 = g64(this.s0, c);
-    this.st = g64(this.st, c);
-    this.stt = g64(this.stt, c);
-    this.sv = g64(this.sv, c);
-    this.stv = g64(this.stv, c);
-    this.svv = g64(this.svv, c);
-    this.q0 = g64(this.q0, c);
-    this.ringHead = g64(this.ringHead, c);
-    this.fStart = g64(this.fStart, c * SEGMENTS);
-    this.fEnd = g64(this.fEnd, c * SEGMENTS);
-    this.fStartLevel = g64(this.fStartLevel, c * SEGMENTS);
-    this.fEndLevel = g64(this.fEndLevel, c * SEGMENTS);
-    this.fByReset = g8(this.fByReset, c * SEGMENTS);
+    this.lastT = resizeF64(this.lastT, c);
+    this.lastV = resizeF64(this.lastV, c);
+    this.count = resizeF64(this.count, c);
+    this.stepScale = resizeF64(this.stepScale, c);
+    this.runStartV = resizeF64(this.runStartV, c);
+    this.runStartT = resizeF64(this.runStartT, c);
+    this.segT0 = resizeF64(this.segT0, c);
+    this.segByReset = resizeU8(this.segByReset, c);
+    this.segN = resizeF64(this.segN, c);
+    this.s0 = resizeF64(this.s0, c);
+    this.st = resizeF64(this.st, c);
+    this.stt = resizeF64(this.stt, c);
+    this.sv = resizeF64(this.sv, c);
+    this.stv = resizeF64(this.stv, c);
+    this.svv = resizeF64(this.svv, c);
+    this.q0 = resizeF64(this.q0, c);
+    this.ringHead = resizeF64(this.ringHead, c);
+    this.fStart = resizeF64(this.fStart, c * SEGMENTS);
+    this.fEnd = resizeF64(this.fEnd, c * SEGMENTS);
+    this.fStartLevel = resizeF64(this.fStartLevel, c * SEGMENTS);
+    this.fEndLevel = resizeF64(this.fEndLevel, c * SEGMENTS);
+    this.fByReset = resizeU8(this.fByReset, c * SEGMENTS);
   }
 }
 

@@ -56,3 +56,17 @@ export function resizeI32(a: Int32Array, n: number): Int32Array {
   b.set(a.subarray(0, Math.min(a.length, n)));
   return b;
 }
+
+/** A copy of `a` with length `n` (zero-filled past the old end). */
+export function resizeF32(a: Float32Array, n: number): Float32Array {
+  const b = new Float32Array(n);
+  b.set(a.subarray(0, Math.min(a.length, n)));
+  return b;
+}
+
+/** A copy of `a` with length `n` (zero-filled past the old end). */
+export function resizeU8(a: Uint8Array, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  b.set(a.subarray(0, Math.min(a.length, n)));
+  return b;
+}
