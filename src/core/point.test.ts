@@ -9,6 +9,11 @@ describe("series keys", () => {
 
   it.each(["", "cpu", "cpu ", " x", "cpu,host x", "cpu,=a x"])("rejects %j", (key) => expect(parseSeriesKey(key)).toBeUndefined());
 
+  it("keeps a tag named __proto__ as a tag", () => {
+    const tags = Object.fromEntries([["__proto__", "x"]]) as Record<string, string>;
+    expect(parseSeriesKey(seriesKey("m", tags, "f"))?.tags).toEqual(tags);
+  });
+
   it("round-trips any measurement, tags and field", () => {
     const text = fc.string({ minLength: 1, maxLength: 12 });
     fc.assert(

@@ -74,12 +74,14 @@ export function parseSeriesKey(key: string): SeriesInfo | undefined {
   if (space <= 0 || space === key.length - 1) return undefined;
   const [measurement, ...pairs] = splitOnUnescapedComma(key.slice(0, space));
   if (measurement === undefined || measurement === "") return undefined;
-  const tags: Record<string, string> = {};
+  const entries: Array<[string, string]> = [];
   for (const pair of pairs) {
     const eq = indexUnescaped(pair, "=");
     if (eq <= 0) return undefined;
-    tags[unescape(pair.slice(0, eq))] = unescape(pair.slice(eq + 1));
+    entries.push([unescape(pair.slice(0, eq)), unescape(pair.slice(eq + 1))]);
   }
+  // fromEntries makes own properties, so a tag named "__proto__" stays a tag.
+  const tags: Record<string, string> = Object.fromEntries(entries);
   const m = unescape(measurement);
   const field = unescape(key.slice(space + 1));
   return { key: seriesKey(m, tags, field), measurement: m, tags, field };
