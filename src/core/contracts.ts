@@ -120,6 +120,8 @@ export interface ActionResult {
   /** Last few KiB of combined stdout/stderr. */
   outputTail: string;
   error?: string;
+  /** Facts the action measured, for the journal, e.g. `{ bytesFreed: 123 }` or `{ expiryMs: ... }`. */
+  details?: Readonly<Record<string, string | number | boolean | null>>;
 }
 
 /** A healing action declared in config. One file per type in `src/remediator/actions/`. */
@@ -127,6 +129,16 @@ export interface Action {
   readonly type: string;
   /** What would run, for the journal and dry-run, e.g. the argv. */
   describe(alert: Alert): string;
+  /**
+   * What the action acts on for this alert, e.g. `unit:nginx.service` or `path:/var/log`; cooldowns,
+   * per-target limits and allow-lists key on it. Without it the target is the alert's series.
+   */
+  target?(alert: Alert): string;
+  /**
+   * Exactly what a run would do, item by item (the files a cleanup would delete), for dry-run and
+   * approvals. Reads only; never changes anything. Without it the preview is `describe`.
+   */
+  preview?(alert: Alert, signal: AbortSignal): Promise<string[]>;
   run(alert: Alert, signal: AbortSignal): Promise<ActionResult>;
 }
 
