@@ -18,7 +18,11 @@ import { Journal } from "./remediator/journal.js";
 import { createNotifierDispatcher, createNotifiers } from "./notifier/index.js";
 import { collectLoop, every } from "./pipeline.js";
 import { createRemediator, type Remediator } from "./remediator/remediator.js";
+import { alertToPoint, SelfMonitor } from "./self-points.js";
 import { openEmbeddedStore } from "./store/embedded.js";
+
+/** How often ANSAI writes its own health (`ansai_internal`) to the store. */
+const SELF_POINT_INTERVAL_MS = 10_000;
 
 /** Queued values above which pushed writes wait for the store (its own drop limit is 1M). */
 const INGEST_HIGH_WATER_VALUES = 250_000;
@@ -100,7 +104,9 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   // Pushes wait for a flush past this many queued values, well below the store's drop limit.
   const hasRoom = (values: number): boolean => store.pendingPoints() === 0 || store.pendingPoints() + values <= INGEST_HIGH_WATER_VALUES;
+  const self = new SelfMonitor(host);
   const pipeline = (points: readonly Point[]): void => {
+    self.count(points.length);
     store.write(points);
     analyzer.write(points);
   };
@@ -116,16 +122,33 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     defaultHost: host,
   });
 
+  let lastEvalMs = 0;
   const evaluate = async (): Promise<void> => {
     const nowMs = clock.nowMs();
+    const started = performance.now();
     const { predictions, transitions: predicted } = analyzer.evaluate(nowMs);
+    lastEvalMs = performance.now() - started;
     store.write(predictions.map(predictionToPoint));
     const transitions = [...predicted, ...agents.evaluate(nowMs)];
+    const active = [...analyzer.alerts(), ...agents.alerts()];
+    const resolved = transitions.filter((a) => a.state === "resolved");
+    store.write([...active, ...resolved].map((a) => alertToPoint(a, nowMs)));
     for (const alert of transitions) {
       log.info({ component: "analyzer", alert: alert.id, state: alert.state, severity: alert.severity }, alert.summary);
     }
     remediator.handle(transitions);
-    notifier.handle(transitions, [...analyzer.alerts(), ...agents.alerts()]);
+    notifier.handle(transitions, active);
+  };
+  const writeSelfPoint = async (): Promise<void> => {
+    const health = analyzer.ruleHealth();
+    const point = self.point(clock.nowMs(), {
+      storePendingPoints: store.pendingPoints(),
+      bufferBytes: 0,
+      ruleEvalMs: lastEvalMs,
+      series: health.reduce((n, h) => n + h.series, 0),
+      alertsFiring: analyzer.alerts().filter((a) => a.state === "firing").length + agents.alerts().filter((a) => a.state === "firing").length,
+    });
+    store.write([point]);
   };
 
   const watching: WatchSummary = {
@@ -172,6 +195,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const stopCollect = every(collectIntervalMs, collect, log, "collection");
   // Evaluate just after a collection pass, so forecasts use the freshest samples.
   const stopEvaluate = every(durationMs(config.analyzer.evaluation_interval), evaluate, log, "rule evaluation", Math.min(1000, collectIntervalMs / 2));
+  const stopSelf = every(SELF_POINT_INTERVAL_MS, writeSelfPoint, log, "self-monitoring point");
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -182,7 +206,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     store,
     stop: () =>
       (stopping ??= (async () => {
-        await Promise.all([stopCollect(), stopEvaluate()]);
+        await Promise.all([stopCollect(), stopEvaluate(), stopSelf()]);
         await notifier.close();
         await api.close();
         await remediator.close();
