@@ -223,11 +223,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 async function warmUp(deps: { store: Store; analyzer: Analyzer; rules: readonly RuleSpec[]; nowMs: number; stepMs: number; log: Logger }): Promise<void> {
   const windows = new Map<string, { measurement: string; field: string; windowMs: number }>();
   for (const rule of deps.rules) {
-    const fields = [rule.match.field, ...("field" in rule.threshold ? [rule.threshold.field] : [])];
-    for (const field of fields) {
-      const key = `${rule.match.measurement} ${field}`;
+    const sources = [{ measurement: rule.match.measurement, field: rule.match.field }];
+    if ("measurement" in rule.threshold) sources.push({ measurement: rule.threshold.measurement, field: rule.threshold.field });
+    else if ("field" in rule.threshold) sources.push({ measurement: rule.match.measurement, field: rule.threshold.field });
+    for (const { measurement, field } of sources) {
+      const key = `${measurement} ${field}`;
       const windowMs = Math.max(windows.get(key)?.windowMs ?? 0, rule.windowMs);
-      windows.set(key, { measurement: rule.match.measurement, field, windowMs });
+      windows.set(key, { measurement, field, windowMs });
     }
   }
   let series = 0;

@@ -90,7 +90,7 @@ describe("backtest", () => {
     // Without a limit the rule has no threshold: nothing to say.
     expect(await run(csv, { series: WORKER })).toEqual([]);
     const { rules, overridden } = overrideThreshold(defaultRules, 2 ** 31, WORKER);
-    expect(overridden).toEqual(["process_memory_limit"]);
+    expect(overridden).toEqual(["process_memory_limit", "process_memory_leak"]);
     const transitions = await run(csv, { series: WORKER }, { rules });
     expect(transitions.map((t) => `${t.rule} ${t.state}`)).toEqual(["process_memory_limit pending", "process_memory_limit firing"]);
     const firing = transitions[1]!;

@@ -58,6 +58,20 @@ export const defaultRules: RuleSpec[] = [
     minSamples: 5,
     summary: `{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its memory limit in {{eta}} ${RANGE}`,
   },
+  {
+    // The leak detector alerts only on a monotonic rise of the RSS troughs (not warm-up that
+    // plateaus, not a deploy step), so it may look further ahead than the plain trend above.
+    name: "process_memory_leak",
+    model: "leak_detector",
+    severity: "warning",
+    match: { measurement: "procstat", field: "memory_rss" },
+    threshold: { field: "memory_limit" },
+    horizonMs: 24 * HOUR_MS,
+    forMs: 15 * MINUTE_MS,
+    windowMs: 6 * HOUR_MS,
+    minSamples: 5,
+    summary: `{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} leaks {{rate}}: out of memory in {{eta}} ${RANGE}`,
+  },
   fullRule("swap_full_4h", "warning", "swap", "used_percent", 4 * HOUR_MS, 10 * MINUTE_MS, `swap on {{tags.host}} full in {{eta}} ${RANGE}`, 2 * HOUR_MS),
   fullRule("host_fds_4h", "warning", "linux_sysctl_fs", "file_used_percent", 4 * HOUR_MS, 10 * MINUTE_MS, `open files on {{tags.host}} reach file-max in {{eta}} ${RANGE}`, 2 * HOUR_MS),
   fullRule(

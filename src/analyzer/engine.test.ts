@@ -89,6 +89,62 @@ describe("createAnalyzer", () => {
     ]);
   });
 
+  it("takes a threshold from another series paired on the host tag", () => {
+    const rule: RuleSpec = {
+      name: "process_vs_host_memory",
+      severity: "warning",
+      match: { measurement: "procstat", field: "memory_rss" },
+      threshold: { measurement: "mem", field: "total", on: ["host"] },
+      horizonMs: 24 * 60 * MIN,
+      forMs: 0,
+      windowMs: 60 * MIN,
+      minSamples: 5,
+      summary: "",
+    };
+    const a = createAnalyzer({ rules: [rule], log });
+    const totals: Record<string, number> = { "web-01": 2000, "web-02": 4000 };
+    for (let i = 0; i < 30; i++) {
+      const t = T0 + i * 10 * S;
+      for (const host of ["web-01", "web-02", "web-03"]) {
+        a.write([{ measurement: "procstat", tags: { host, process_name: "worker" }, fields: { memory_rss: 1000 + i }, timeMs: t }]);
+      }
+      // web-03 reports no total memory: its process has no threshold, so no prediction.
+      for (const [host, total] of Object.entries(totals)) a.write([{ measurement: "mem", tags: { host }, fields: { total }, timeMs: t }]);
+    }
+    const byHost = new Map(a.evaluate(T0 + 29 * 10 * S).predictions.map((p) => [p.tags.host, p.threshold]));
+    expect(byHost).toEqual(new Map([["web-01", 2000], ["web-02", 4000]]));
+  });
+
+  describe("process_memory_leak (default rule, leak detector)", () => {
+    const MIB = 2 ** 20;
+    const HOUR = 60 * MIN;
+    /** 4 h of RSS at 10 s under a 5-minute GC saw of 40 MiB, troughs following `trough(tMs)`. */
+    const feed = (trough: (tMs: number) => number): ReturnType<typeof createAnalyzer> => {
+      const a = createAnalyzer({ rules: defaultRules.filter((r) => r.name === "process_memory_leak"), log });
+      const tags = { host: "web-01", process_name: "worker", pid: "42" };
+      for (let t = 0; t <= 4 * HOUR; t += 10 * S) {
+        const saw = ((t % (5 * MIN)) / (5 * MIN)) * 40 * MIB;
+        a.write([{ measurement: "procstat", tags, fields: { memory_rss: trough(t) + saw, memory_limit: 2048 * MIB }, timeMs: T0 + t }]);
+      }
+      return a;
+    };
+    const firing = (a: ReturnType<typeof createAnalyzer>): string[] => {
+      const out: string[] = [];
+      for (let t = 0; t <= 30 * MIN; t += MIN) out.push(...a.evaluate(T0 + 4 * HOUR + t).transitions.filter((x) => x.state === "firing").map((x) => x.summary));
+      return out;
+    };
+
+    it("fires on a leak of 60 MiB/h and says the rate", () => {
+      const summaries = firing(feed((t) => 500 * MIB + (60 * MIB * t) / HOUR));
+      expect(summaries).toHaveLength(1);
+      expect(summaries[0]).toMatch(/^worker \(pid 42\) on web-01 leaks (5[5-9]|6[0-5])(\.\d)? MiB\/h: out of memory in \d+ h/);
+    });
+
+    it("stays quiet on warm-up growth that plateaus", () => {
+      expect(firing(feed((t) => 500 * MIB + 300 * MIB * (1 - Math.exp(-t / (20 * MIN)))))).toEqual([]);
+    });
+  });
+
   it("makes no prediction while a field threshold is unknown", () => {
     const a = createAnalyzer({ rules: defaultRules, log });
     for (let i = 0; i < 30; i++) {

@@ -10,6 +10,7 @@ import {
   INACTIVE,
   alertCondition,
   compileRule,
+  joinKey,
   renderSummary,
   ruleMatches,
   stepAlert,
@@ -61,6 +62,8 @@ interface RuleRuntime {
   model: ForecastModel;
   bindings: Binding[];
   health: RuleHealth;
+  /** Latest value of the threshold series by join key (rules with `thresholdSeries` only). */
+  joined: Map<string, number>;
 }
 
 /** One rule watching one series. Objects per series, never per sample. */
@@ -70,6 +73,8 @@ interface Binding {
   slot: number;
   /** Latest value of the rule's threshold field; NaN until seen. */
   threshold: number;
+  /** Key into the rule's `joined` thresholds, or null when the threshold is not another series. */
+  joinKey: string | null;
   prediction: Prediction | null;
   lifecycle: AlertLifecycle;
   alert: Alert | null;
@@ -94,6 +99,8 @@ interface FieldRoute {
   models: ForecastModel[];
   slots: number[];
   thresholdTargets: Binding[];
+  /** Threshold series this field is: where to record its latest value. */
+  joins: Array<{ values: Map<string, number>; key: string }>;
 }
 
 type PointRoute = readonly FieldRoute[];
@@ -125,7 +132,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       models.set(modelKey, model);
     }
     const health: RuleHealth = { rule: spec.name, lastEvaluationMs: null, lastDurationMs: null, lastError: null, series: 0 };
-    rules.push({ compiled, model, bindings: [], health });
+    rules.push({ compiled, model, bindings: [], health, joined: new Map() });
   }
 
   const entries = new Map<string, SeriesEntry>();
@@ -164,12 +171,14 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     const routeOf = (field: string): FieldRoute => {
       let r = byField.get(field);
       if (!r) {
-        r = { field, models: [], slots: [], thresholdTargets: [] };
+        r = { field, models: [], slots: [], thresholdTargets: [], joins: [] };
         byField.set(field, r);
       }
       return r;
     };
     for (const rule of rules) {
+      const ts = rule.compiled.thresholdSeries;
+      if (ts !== null && ts.measurement === p.measurement) routeOf(ts.field).joins.push({ values: rule.joined, key: joinKey(p.tags, ts.on) });
       if (!ruleMatches(rule.compiled, p.measurement, p.tags)) continue;
       const binding = bindingFor(rule, p);
       const fr = routeOf(rule.compiled.spec.match.field);
@@ -211,6 +220,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       entry,
       slot,
       threshold: NaN,
+      joinKey: rule.compiled.thresholdSeries === null ? null : joinKey(p.tags, rule.compiled.thresholdSeries.on),
       prediction: null,
       lifecycle: INACTIVE,
       alert: null,
@@ -232,6 +242,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
         if (typeof v !== "number" || !Number.isFinite(v)) continue;
         for (let i = 0; i < fr.models.length; i++) fr.models[i]!.observe(fr.slots[i]!, p.timeMs, v);
         for (const b of fr.thresholdTargets) b.threshold = v;
+        for (const j of fr.joins) j.values.set(j.key, v);
         samples += fr.models.length;
       }
     }
@@ -271,7 +282,12 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     const { spec, thresholdField, thresholdValue } = rule.compiled;
     const timing = { forMs: spec.forMs, keepFiringForMs: spec.keepFiringForMs, keepResolvedMs };
     for (const b of rule.bindings) {
-      const threshold = thresholdField !== null && !Number.isNaN(b.threshold) ? b.threshold : thresholdValue;
+      const threshold =
+        thresholdField !== null && !Number.isNaN(b.threshold)
+          ? b.threshold
+          : b.joinKey !== null
+            ? (rule.joined.get(b.joinKey) ?? thresholdValue)
+            : thresholdValue;
       let prediction: Prediction | undefined;
       if (Number.isFinite(threshold)) {
         const fc = rule.model.predict(b.slot, nowMs, threshold, spec.horizonMs, spec.minSamples);

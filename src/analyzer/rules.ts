@@ -17,8 +17,12 @@ export interface RuleSpec {
    * expression when written "/regex/" (like Prometheus' `=~`).
    */
   match: { measurement: string; field: string; tags?: Record<string, string> };
-  /** A fixed threshold, or the latest value of another field of the same measurement and tags. */
-  threshold: { value: number } | { field: string; fallback?: number };
+  /**
+   * A fixed threshold; the latest value of another field of the same series (`{field}`); or the
+   * latest value of another series (`{measurement, field, on}`) whose tags named in `on` equal the
+   * watched series' (PromQL's `on(host)`), e.g. the host's total memory for a process.
+   */
+  threshold: { value: number } | { field: string; fallback?: number } | ThresholdSeries;
   /** Alert when the forecast ETA is within now + horizonMs. */
   horizonMs: number;
   /** The condition must hold this long before the alert fires (Prometheus `for`). */
@@ -33,7 +37,7 @@ export interface RuleSpec {
   minSamples: number;
   /**
    * One line for people. Placeholders: {{tags.X}}, {{value}}, {{threshold}}, {{eta}},
-   * {{eta_low}}, {{eta_high}} (durations from now), {{rule}}, {{series}}.
+   * {{eta_low}}, {{eta_high}} (durations from now), {{rate}} (growth per hour), {{rule}}, {{series}}.
    */
   summary: string;
   labels?: Record<string, string>;
@@ -51,13 +55,28 @@ export interface RuleHealth {
   series: number;
 }
 
+/** A threshold read from another series, joined on the tags named in `on`. */
+export interface ThresholdSeries {
+  measurement: string;
+  field: string;
+  on: readonly string[];
+  fallback?: number;
+}
+
+/** The join key of a series' tags for a threshold series: the values of the `on` tags. */
+export function joinKey(tags: Readonly<Record<string, string>>, on: readonly string[]): string {
+  return on.map((t) => tags[t] ?? "").join("\u0000");
+}
+
 /** A rule with its matchers compiled once. */
 export interface CompiledRule {
   spec: RuleSpec;
   /** Tag matchers; a point lacking a matched tag does not match. */
   matchTags: CompiledTagMatcher;
-  /** Field whose latest value is the threshold, or null for a fixed threshold. */
+  /** Field of the same series whose latest value is the threshold, or null. */
   thresholdField: string | null;
+  /** Another series whose latest value is the threshold, or null. */
+  thresholdSeries: ThresholdSeries | null;
   /** The fixed threshold, or the fallback when the field has not been seen (NaN when none). */
   thresholdValue: number;
 }
@@ -86,14 +105,20 @@ export function compileRule(spec: RuleSpec): CompiledRule {
       "Fix the expression between the slashes, or drop the slashes to match the value exactly.",
     );
   }
+  if ("measurement" in spec.threshold) {
+    if (spec.threshold.on.length === 0) {
+      throw invalid(name, "threshold.on is empty", "Name the tags that pair a series with its threshold series, e.g. on: [host].");
+    }
+    return { spec, matchTags, thresholdField: null, thresholdSeries: spec.threshold, thresholdValue: spec.threshold.fallback ?? NaN };
+  }
   if ("field" in spec.threshold) {
     const fallback = spec.threshold.fallback;
-    return { spec, matchTags, thresholdField: spec.threshold.field, thresholdValue: fallback ?? NaN };
+    return { spec, matchTags, thresholdField: spec.threshold.field, thresholdSeries: null, thresholdValue: fallback ?? NaN };
   }
   if (!Number.isFinite(spec.threshold.value)) {
     throw invalid(name, `threshold.value must be a number`, "Set threshold: {value: 100} or {field: memory_limit}.");
   }
-  return { spec, matchTags, thresholdField: null, thresholdValue: spec.threshold.value };
+  return { spec, matchTags, thresholdField: null, thresholdSeries: null, thresholdValue: spec.threshold.value };
 }
 
 /** Whether a point's measurement and tags fit the rule (the field is checked separately). */
@@ -216,6 +241,8 @@ export function renderSummary(template: string, p: Prediction, nowMs: number): s
         return dur(p.etaLowMs, "never");
       case "eta_high":
         return dur(p.etaHighMs, "unbounded");
+      case "rate":
+        return `${formatValue(p.slopePerS * 3600, p.field)}/h`;
       case "rule":
         return p.rule;
       case "series":

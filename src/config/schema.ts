@@ -32,8 +32,19 @@ const rule = z.strictObject({
     .describe("Forecasting model: linear_trend, robust_trend (ignores bursts that go away), sawtooth_trend (log rotation, compaction: window ≥ 3 cycles), leak_detector (memory), seasonal, cert_expiry."),
   tags: tagMatchers.describe('Tag matchers: an exact value, or "/regex/".'),
   threshold: z
-    .union([z.number(), z.strictObject({ field: z.string().min(1), fallback: z.number().optional() })])
-    .describe("The value the series must not reach: a number, or {field: F} for the latest value of field F of the same series (e.g. memory_limit)."),
+    .union([
+      z.number(),
+      z.strictObject({ field: z.string().min(1), fallback: z.number().optional() }),
+      z.strictObject({
+        measurement: z.string().min(1).describe("Measurement of the threshold series, e.g. mem."),
+        field: z.string().min(1).describe("Field of the threshold series, e.g. total."),
+        on: z.array(z.string().min(1)).min(1).default(["host"]).describe("Tags that pair a watched series with its threshold series (like PromQL's on(host))."),
+        fallback: z.number().optional().describe("Threshold while the threshold series has not been seen."),
+      }),
+    ])
+    .describe(
+      "The value the series must not reach: a number; {field: F} for the latest value of field F of the same series (e.g. memory_limit); or {measurement: M, field: F, on: [host]} for the latest value of another series with the same host.",
+    ),
   horizon: duration.describe("Alert when the threshold is predicted within this time."),
   for: duration.default("5m").describe("How long the prediction must hold before the alert fires."),
   keep_firing_for: duration.default("0s").describe("How long a firing alert stays firing after its prediction stops holding (avoids flapping)."),
