@@ -84,6 +84,20 @@ export const defaultRules: RuleSpec[] = [
     `{{tags.process_name}} (pid {{tags.pid}}) on {{tags.host}} reaches its open-files limit in {{eta}} ${RANGE}`,
     2 * HOUR_MS,
   ),
+  {
+    // No threshold exists for latency: alert when it stays far above what this endpoint normally
+    // answers in (score = σ above the learned baseline), for long enough to matter.
+    name: "http_latency_anomaly",
+    model: "anomaly",
+    severity: "warning",
+    match: { measurement: "http_response", field: "response_time" },
+    threshold: { value: 6 },
+    horizonMs: HOUR_MS,
+    forMs: 5 * MINUTE_MS,
+    windowMs: HOUR_MS,
+    minSamples: 30,
+    summary: "{{tags.server}} (checked from {{tags.host}}) answers slowly: {{value}} s, {{score}} σ above its usual",
+  },
   certRule("cert_expiry_14d", "warning", 14 * DAY_MS),
   certRule("cert_expiry_3d", "critical", 3 * DAY_MS),
 ];

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Prediction } from "../core/contracts.js";
 import type { Point } from "../core/point.js";
 import { defaultRules } from "./default-rules.js";
+import { gaussian, seededRandom } from "./test-helpers.js";
 import { createAnalyzer, predictionToPoint } from "./engine.js";
 import type { RuleSpec } from "./rules.js";
 
@@ -142,6 +143,35 @@ describe("createAnalyzer", () => {
 
     it("stays quiet on warm-up growth that plateaus", () => {
       expect(firing(feed((t) => 500 * MIB + 300 * MIB * (1 - Math.exp(-t / (20 * MIN)))))).toEqual([]);
+    });
+  });
+
+  describe("http_latency_anomaly (default rule, anomaly model)", () => {
+    const run = (latency: (i: number) => number): string[] => {
+      const a = createAnalyzer({ rules: defaultRules.filter((r) => r.name === "http_latency_anomaly"), log });
+      const rand = seededRandom(7);
+      const tags = { host: "probe-1", server: "https://shop.example/", method: "GET", result: "success" };
+      const out: string[] = [];
+      for (let i = 0; i < 360; i++) {
+        const t = T0 + i * 10 * S;
+        a.write([{ measurement: "http_response", tags, fields: { response_time: latency(i) * (1 + 0.1 * gaussian(rand)) }, timeMs: t }]);
+        out.push(...a.evaluate(t).transitions.filter((x) => x.state === "firing").map((x) => `${i} ${x.summary}`));
+      }
+      return out;
+    };
+
+    it("fires when latency stays far above its baseline for 5 minutes", () => {
+      // 0.1 s for 30 min, then 0.5 s from sample 180 on.
+      const fired = run((i) => (i < 180 ? 0.1 : 0.5));
+      expect(fired).toHaveLength(1);
+      const [at, summary] = [Number(fired[0]!.split(" ")[0]), fired[0]!];
+      expect(at).toBeGreaterThanOrEqual(180 + 30);
+      expect(at).toBeLessThan(180 + 40);
+      expect(summary).toMatch(/https:\/\/shop\.example\/ \(checked from probe-1\) answers slowly: 0\.\d+ s, \d+\.\d σ above its usual$/);
+    });
+
+    it("stays quiet on noise and on a single slow answer", () => {
+      expect(run((i) => (i === 200 ? 2 : 0.1))).toEqual([]);
     });
   });
 

@@ -397,6 +397,7 @@ function toPrediction(
     forecastValue: fc.forecastValue,
     confidence: fc.confidence,
     samples: fc.samples,
+    ...(fc.score === undefined ? {} : { score: fc.score }),
   };
 }
 
@@ -463,6 +464,7 @@ export function predictionToPoint(p: Prediction): Point {
   fields.confidence = p.confidence;
   fields.threshold = p.threshold;
   fields.value = p.value;
+  if (p.score !== undefined) fields.anomaly_score = p.score;
   return {
     measurement: "ansai_prediction",
     tags: { ...p.tags, rule: p.rule, model: p.model, source_measurement: p.measurement, source_field: p.field },

@@ -37,7 +37,7 @@ export interface RuleSpec {
   minSamples: number;
   /**
    * One line for people. Placeholders: {{tags.X}}, {{value}}, {{threshold}}, {{eta}},
-   * {{eta_low}}, {{eta_high}} (durations from now), {{rate}} (growth per hour), {{rule}}, {{series}}.
+   * {{eta_low}}, {{eta_high}} (durations from now), {{rate}} (growth per hour), {{score}} (anomaly score), {{rule}}, {{series}}.
    */
   summary: string;
   labels?: Record<string, string>;
@@ -241,6 +241,8 @@ export function renderSummary(template: string, p: Prediction, nowMs: number): s
         return dur(p.etaLowMs, "never");
       case "eta_high":
         return dur(p.etaHighMs, "unbounded");
+      case "score":
+        return p.score === undefined ? "" : p.score.toFixed(1);
       case "rate":
         return `${formatValue(p.slopePerS * 3600, p.field)}/h`;
       case "rule":

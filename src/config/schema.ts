@@ -29,7 +29,7 @@ const rule = z.strictObject({
   model: z
     .enum(MODEL_NAMES)
     .default("linear_trend")
-    .describe("Forecasting model: linear_trend, robust_trend (ignores bursts that go away), sawtooth_trend (log rotation, compaction: window ≥ 3 cycles), leak_detector (memory), seasonal, cert_expiry."),
+    .describe("Forecasting model: linear_trend, robust_trend (ignores bursts that go away), sawtooth_trend (log rotation, compaction: window ≥ 3 cycles), leak_detector (memory), seasonal, cert_expiry, anomaly (no natural threshold: threshold is the score in σ above the learned baseline)."),
   tags: tagMatchers.describe('Tag matchers: an exact value, or "/regex/".'),
   threshold: z
     .union([

@@ -90,6 +90,8 @@ export interface Prediction {
   /** 0..1: how sure the model is that the series really trends toward the threshold. */
   confidence: number;
   samples: number;
+  /** Anomaly score of the latest sample (σ above the learned baseline), for `anomaly` rules. */
+  score?: number;
 }
 
 export type AlertState = "pending" | "firing" | "resolved";

@@ -1,4 +1,6 @@
 import { medianInPlace } from "./robust-stats.js";
+import type { TrendForecast } from "./linear-trend.js";
+import type { ForecastModel } from "./model.js";
 import { SlotPool, resizeF64 } from "./slot-pool.js";
 
 /**
@@ -52,6 +54,8 @@ export interface AnomalyState {
   /** Baseline mean and σ (NaN while warming up). */
   mean: number;
   std: number;
+  /** Latest finite sample. */
+  lastValue: number;
   /** Score of the latest sample (0 while warming up). */
   lastScore: number;
   lastTimeMs: number;
@@ -83,6 +87,7 @@ export class AnomalyDetector {
   private flagged: Float64Array;
   private lastScore: Float64Array;
   private lastT: Float64Array;
+  private lastV: Float64Array;
   /** Per slot × warmupSamples: the warm-up buffer. */
   private warm: Float64Array;
   private readonly scratch: Float64Array;
@@ -109,6 +114,7 @@ export class AnomalyDetector {
     this.flagged = new Float64Array(cap);
     this.lastScore = new Float64Array(cap);
     this.lastT = new Float64Array(cap);
+    this.lastV = new Float64Array(cap);
     this.warm = new Float64Array(cap * this.warmupSamples);
     this.scratch = new Float64Array(this.warmupSamples);
     this.pool = new SlotPool(cap, (n) => this.grow(n));
@@ -141,6 +147,7 @@ export class AnomalyDetector {
     if (!Number.isFinite(value)) return 0;
     const n = this.count[slot]!;
     this.lastT[slot] = tMs;
+    this.lastV[slot] = value;
     const W = this.warmupSamples;
     if (n < W) {
       this.warm[slot * W + n] = value;
@@ -184,12 +191,18 @@ export class AnomalyDetector {
       warmingUp,
       mean: warmingUp ? NaN : this.mean[slot]!,
       std: warmingUp ? NaN : this.stdOf(slot),
+      lastValue: this.lastV[slot]!,
       lastScore: this.lastScore[slot]!,
       lastTimeMs: this.lastT[slot]!,
       run,
       anomalous: run >= this.consecutive,
       flagged: this.flagged[slot]!,
     };
+  }
+
+  /** Starts the slot's baseline over (its flagged count stays). */
+  restart(slot: number): void {
+    this.clear(slot);
   }
 
   /** Latest sample time (ms), or NaN when the slot has none. */
@@ -231,6 +244,7 @@ export class AnomalyDetector {
     this.run[slot] = 0;
     this.lastScore[slot] = 0;
     this.lastT[slot] = 0;
+    this.lastV[slot] = NaN;
   }
 
   private grow(cap: number): void {
@@ -241,6 +255,76 @@ export class AnomalyDetector {
     this.flagged = resizeF64(this.flagged, cap);
     this.lastScore = resizeF64(this.lastScore, cap);
     this.lastT = resizeF64(this.lastT, cap);
+    this.lastV = resizeF64(this.lastV, cap);
     this.warm = resizeF64(this.warm, cap * this.warmupSamples);
+  }
+}
+
+/** An anomaly's prediction "ETA": the time of the anomalous sample, so the rule's horizon always covers it. */
+const SCORE_FOR_FULL_CONFIDENCE = 2;
+
+/**
+ * The detector behind the `ForecastModel` contract, so rules can use `model: anomaly`. The rule's
+ * threshold is the score to alert above (the detector learns with a fixed gate of 4σ); an
+ * anomalous latest sample yields an "ETA" of its own time (the condition holds now), confidence
+ * rising from 0.5 at the threshold to 1 at twice it, and the score on the forecast. Scores only
+ * upward deviations: for latency, error rates and load "too low" is rarely a page.
+ */
+export class AnomalyModel implements ForecastModel {
+  private readonly detector: AnomalyDetector;
+
+  /** `windowMs`: a series silent for longer restarts its baseline. */
+  constructor(readonly windowMs: number, opts: AnomalyOptions = {}) {
+    this.detector = new AnomalyDetector({ direction: "up", ...opts });
+  }
+
+  get slotCount(): number {
+    return this.detector.slotCount;
+  }
+
+  allocate(): number {
+    return this.detector.allocate();
+  }
+
+  release(slot: number): void {
+    this.detector.release(slot);
+  }
+
+  samples(slot: number): number {
+    return this.detector.state(slot).samples;
+  }
+
+  lastTimeMs(slot: number): number {
+    return this.detector.lastTimeMs(slot);
+  }
+
+  observe(slot: number, tMs: number, value: number): void {
+    const last = this.detector.lastTimeMs(slot);
+    // A long silence (a restarted service) means a new baseline, as other models restart on gaps.
+    if (tMs - last > this.windowMs) this.detector.restart(slot);
+    this.detector.observe(slot, tMs, value);
+  }
+
+  predict(slot: number, nowMs: number, threshold: number, _horizonMs: number, minSamples = 0): TrendForecast | undefined {
+    const s = this.detector.state(slot);
+    if (s.warmingUp || s.samples < minSamples || nowMs - s.lastTimeMs > this.windowMs) return undefined;
+    const anomalous = s.lastScore > threshold;
+    const confidence = anomalous ? Math.min(1, 0.5 + (0.5 * (s.lastScore - threshold)) / ((SCORE_FOR_FULL_CONFIDENCE - 1) * threshold)) : 0;
+    return {
+      lastValue: s.lastValue,
+      lastTimeMs: s.lastTimeMs,
+      slopePerMs: 0,
+      fittedNow: s.mean,
+      forecastValue: s.mean,
+      etaMs: anomalous ? s.lastTimeMs : null,
+      etaLowMs: anomalous ? s.lastTimeMs : null,
+      etaHighMs: anomalous ? s.lastTimeMs : null,
+      confidence,
+      samples: s.samples,
+      effectiveSamples: s.samples,
+      scaleMs: this.windowMs,
+      residualStd: s.std,
+      score: s.lastScore,
+    };
   }
 }

@@ -1,3 +1,4 @@
+import { AnomalyModel } from "./anomaly.js";
 import { CertExpiryModel } from "./cert-expiry.js";
 import { LeakDetector } from "./leak-detector.js";
 import { LinearTrend } from "./linear-trend.js";
@@ -7,7 +8,7 @@ import { SawtoothTrend } from "./sawtooth-trend.js";
 import { SeasonalForecaster } from "./seasonal.js";
 
 /** Names of the registered models, as predictions carry them (e.g. for `z.enum(MODEL_NAMES)`). */
-export const MODEL_NAMES = ["linear_trend", "robust_trend", "sawtooth_trend", "leak_detector", "seasonal", "cert_expiry"] as const;
+export const MODEL_NAMES = ["linear_trend", "robust_trend", "sawtooth_trend", "leak_detector", "seasonal", "cert_expiry", "anomaly"] as const;
 
 export type ModelName = (typeof MODEL_NAMES)[number];
 
@@ -22,6 +23,7 @@ const FACTORIES: Readonly<Record<ModelName, ModelFactory>> = Object.freeze({
   leak_detector: (windowMs: number) => new LeakDetector({ bucketMs: windowMs / LEAK_TROUGHS, troughs: LEAK_TROUGHS }),
   seasonal: (windowMs: number) => new SeasonalForecaster({ maxGapMs: windowMs }),
   cert_expiry: (windowMs: number) => new CertExpiryModel({ windowMs }),
+  anomaly: (windowMs: number) => new AnomalyModel(windowMs),
 });
 
 /** Builds the named model for a rule window (ms). */

@@ -64,6 +64,8 @@ export interface TrendForecast {
   scaleMs: number;
   /** Residual standard deviation of the chosen fit. */
   residualStd: number;
+  /** Anomaly score of the latest sample (anomaly model only). */
+  score?: number;
 }
 
 export interface LinearTrendOptions {
