@@ -65,10 +65,11 @@ describe("backtest", () => {
     expect(mine.slice(0, firingAt).every((t) => t.state === "pending")).toBe(true);
     const pending = mine[firingAt - 1]!;
     const firing = mine[firingAt]!;
-    expect(firing.timeMs - pending.timeMs).toBe(5 * MIN);
-    // The forecast comes within the 4 h horizon at about T0 + 2 h.
-    expect(firing.timeMs).toBeGreaterThan(T0 + 1.5 * HOUR);
-    expect(firing.timeMs).toBeLessThan(T0 + 2.5 * HOUR);
+    const forMs = defaultRules.find((r) => r.name === "disk_full_4h")!.forMs;
+    expect(firing.timeMs - pending.timeMs).toBe(forMs);
+    // The forecast comes within the 4 h horizon at about T0 + 2 h; it fires `for` later.
+    expect(firing.timeMs).toBeGreaterThan(T0 + 1.5 * HOUR + forMs);
+    expect(firing.timeMs).toBeLessThan(T0 + 2.5 * HOUR + forMs);
     const lead = fullAtMs - firing.timeMs;
     expect(Math.abs(firing.etaMs! - fullAtMs)).toBeLessThan(0.1 * lead);
     expect(firing.etaLowMs!).toBeLessThanOrEqual(firing.etaMs!);
@@ -122,7 +123,8 @@ describe("backtest", () => {
     for (let t = T0; t < T0 + 4 * HOUR; t += 15 * S) add(t, 50 + (12 * (t - T0)) / HOUR + 0.2 * gaussian(rand));
     const back = T0 + 4 * HOUR + 3 * 24 * HOUR + 7 * S;
     for (let t = back; t < back + 6 * HOUR; t += 15 * S) add(t, 30 + ((20 * ((t - back) % (2 * HOUR))) / HOUR) * 0.9 + 0.2 * gaussian(rand));
-    const rules = defaultRules.filter((r) => r.name.startsWith("disk_full"));
+    // A 6 h window, so the 3-day gap goes quiet and is skipped.
+    const rules = defaultRules.filter((r) => r.name.startsWith("disk_full")).map((r) => ({ ...r, windowMs: 6 * HOUR }));
     const live = liveTransitions(points, rules, 10 * S);
     async function* batches(): AsyncGenerator<Point[]> {
       for (let i = 0; i < points.length; i += 97) yield points.slice(i, i + 97);

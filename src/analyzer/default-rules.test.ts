@@ -40,19 +40,20 @@ describe("default rules", () => {
 
   it("forecast inodes, swap and open files as well as space", () => {
     const points: Point[] = [];
-    for (let i = 0; i <= 60; i++) {
+    // 3 h of history: the 24 h inode rule trusts a fresh trend once it spans 1/48 of its 3-day window.
+    for (let i = 0; i <= 180; i++) {
       const timeMs = t0 + i * 60_000;
-      // Inodes 5 %/h (full 9 h after the last sample); swap and open files 10 %/h (full 1 h after it).
+      // Inodes 5 %/h (full 7 h after the last sample); swap and open files 10 %/h (full 1 h after it).
       const inodes = 50 + i / 12;
-      const fast = 80 + i / 6;
+      const fast = 60 + i / 6;
       points.push({ measurement: "disk", tags: { host: "h", path: "/var" }, fields: { used_percent: 20, inodes_used_percent: inodes }, timeMs });
       points.push({ measurement: "swap", tags: { host: "h" }, fields: { used_percent: fast }, timeMs });
       points.push({ measurement: "linux_sysctl_fs", tags: { host: "h" }, fields: { file_used_percent: fast }, timeMs });
     }
-    const analyzer = run(points, t0 + 60 * 60_000);
+    const analyzer = run(points, t0 + 180 * 60_000);
     const pending = analyzer.alerts().map((a) => a.rule).sort();
     expect(pending).toEqual(["disk_inodes_24h", "host_fds_4h", "swap_full_4h"]);
     const inodes = analyzer.predictions().find((p) => p.rule === "disk_inodes_4h")!;
-    expect(Math.abs((inodes.etaMs! - (t0 + H)) / H - 9)).toBeLessThan(0.3);
+    expect(Math.abs((inodes.etaMs! - (t0 + 3 * H)) / H - 7)).toBeLessThan(0.3);
   });
 });
