@@ -1,0 +1,123 @@
+/**
+ * Rule evaluation speed beside Prometheus: 6 h of 15 s samples for N disk series, one 24 h-horizon
+ * rule. Prometheus (Debian's, data backfilled with promtool) evaluates
+ * `predict_linear(node_filesystem_avail_bytes[6h], 86400) < 0` as an instant query; ANSAI
+ * evaluates its default `disk_full_24h` rule over the same series after feeding them (the
+ * incremental part: ns per sample through `write()`).
+ *
+ * Run: `npx tsx bench/prometheus-speed.ts [series=10000]` (a list such as 10000,100000 for more sizes).
+ */
+import { spawnSync } from "node:child_process";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { once } from "node:events";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { defaultRules } from "../src/analyzer/default-rules.js";
+import { createAnalyzer } from "../src/analyzer/engine.js";
+import type { Point } from "../src/core/point.js";
+import { requireDebianBinary } from "../test/support/debian.js";
+import { freePort } from "../test/support/ports.js";
+import { startProc, waitReady } from "./support.js";
+
+const STEP_MS = 15_000;
+const SAMPLES = 1440;
+const T0 = 1_700_000_000_000;
+const END_MS = T0 + (SAMPLES - 1) * STEP_MS;
+const SIZE = 100 * 2 ** 30;
+const REPEATS = 5;
+
+/** Used percent of series i at sample k: a slow fill at a per-series rate, with a little noise. */
+const usedPercent = (i: number, k: number): number => 20 + ((i % 97) / 97) * 30 + (k * ((i % 13) + 1)) / 2000 + Math.sin(i * 31 + k) * 0.05;
+
+const counts = (process.argv[2] ?? "10000").split(",").map(Number);
+console.log("| series | samples | Prometheus predict_linear (ms, median of 5) | ANSAI evaluate (ms, median of 5) | ratio | ANSAI write (ns/sample) |");
+console.log("|---:|---:|---:|---:|---:|---:|");
+for (const n of counts) {
+  const ansai = measureAnsai(n);
+  const promMs = await measurePrometheus(n);
+  console.log(`| ${n.toLocaleString("en")} | ${(n * SAMPLES).toLocaleString("en")} | ${promMs.toFixed(0)} | ${ansai.evalMs.toFixed(0)} | ${(promMs / ansai.evalMs).toFixed(1)}× | ${ansai.nsPerSample.toFixed(0)} |`);
+}
+
+function measureAnsai(n: number): { evalMs: number; nsPerSample: number } {
+  const rule = defaultRules.find((r) => r.name === "disk_full_24h")!;
+  const analyzer = createAnalyzer({ rules: [rule], log: pino({ level: "silent" }) });
+  const points: Array<Point & { fields: Record<string, number> }> = [];
+  for (let i = 0; i < n; i++) points.push({ measurement: "disk", tags: { host: `h${i % 1000}`, path: `/d${Math.floor(i / 1000)}` }, fields: { used_percent: 0 }, timeMs: 0 });
+  const started = process.hrtime.bigint();
+  for (let k = 0; k < SAMPLES; k++) {
+    const t = T0 + k * STEP_MS;
+    for (let i = 0; i < n; i++) {
+      const p = points[i]!;
+      p.timeMs = t;
+      p.fields.used_percent = usedPercent(i, k);
+    }
+    analyzer.write(points);
+  }
+  const nsPerSample = Number(process.hrtime.bigint() - started) / (n * SAMPLES);
+  const times: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const s = performance.now();
+    analyzer.evaluate(END_MS + r);
+    times.push(performance.now() - s);
+  }
+  return { evalMs: median(times), nsPerSample };
+}
+
+async function measurePrometheus(n: number): Promise<number> {
+  const prometheus = requireDebianBinary("prometheus", "prometheus");
+  const promtool = requireDebianBinary("promtool", "prometheus");
+  const dir = mkdtempSync(path.join(tmpdir(), "ansai-bench-promspeed-"));
+  try {
+    const file = path.join(dir, "data.om");
+    const out = createWriteStream(file);
+    const write = async (s: string): Promise<void> => {
+      if (!out.write(s)) await once(out, "drain");
+    };
+    await write("# TYPE node_filesystem_avail_bytes gauge\n");
+    for (let i = 0; i < n; i++) {
+      let chunk = "";
+      for (let k = 0; k < SAMPLES; k++) chunk += `node_filesystem_avail_bytes{host="h${i % 1000}",path="/d${Math.floor(i / 1000)}"} ${Math.round(SIZE * (1 - usedPercent(i, k) / 100))} ${(T0 + k * STEP_MS) / 1000}\n`;
+      await write(chunk);
+    }
+    await write("# EOF\n");
+    out.end();
+    await once(out, "finish");
+    const res = spawnSync(promtool, ["tsdb", "create-blocks-from", "openmetrics", file, path.join(dir, "tsdb")], { encoding: "utf8", maxBuffer: 1 << 26 });
+    if (res.status !== 0) throw new Error(`promtool backfill failed: ${res.stderr || res.stdout}`);
+    rmSync(file);
+    writeFileSync(path.join(dir, "prometheus.yml"), "global: {}\n");
+    const port = await freePort();
+    const proc = startProc(
+      "prometheus",
+      prometheus,
+      [`--config.file=${path.join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${path.join(dir, "tsdb")}`, "--storage.tsdb.retention.time=100y", `--web.listen-address=127.0.0.1:${port}`, "--query.max-samples=1000000000"],
+      dir,
+    );
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitReady(proc, async () => (await fetch(`${base}/-/ready`)).ok, 300_000);
+      const query = "predict_linear(node_filesystem_avail_bytes[6h], 86400) < 0";
+      const times: number[] = [];
+      for (let r = 0; r <= REPEATS; r++) {
+        const params = new URLSearchParams({ query, time: String(END_MS / 1000) });
+        const s = performance.now();
+        const res = await fetch(`${base}/api/v1/query`, { method: "POST", body: params });
+        const body = (await res.json()) as { status: string; error?: string };
+        if (body.status !== "success") throw new Error(`Prometheus query failed: ${body.error}`);
+        // The first run loads the blocks' chunks into the page cache: not counted.
+        if (r > 0) times.push(performance.now() - s);
+      }
+      return median(times);
+    } finally {
+      await proc.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
