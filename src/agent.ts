@@ -7,6 +7,7 @@ import { systemClock } from "./core/contracts.js";
 import type { AppOptions } from "./app.js";
 import { collectLoop, every } from "./pipeline.js";
 import { DurableBuffer } from "./store/buffer.js";
+import { startAgentJobs } from "./agent-jobs.js";
 import { createRemoteSink } from "./store/remote.js";
 
 // Kept apart from app.ts so an agent never loads the embedded database, the analyzer or the API.
@@ -52,13 +53,24 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const stopSender = remote.start();
   const collect = collectLoop(createCollectors(config.collectors, opts.env), { host, clock, log, registry, sink: (points) => remote.write(points) });
   const stopCollect = every(durationMs(config.interval), collect, log, "collection");
+  // Healing the server decides: pulled from it, run only if this host's own config declares and enables the action.
+  const jobs = startAgentJobs({
+    serverUrl: opts.serverUrl,
+    token: opts.token,
+    name: host,
+    remediation: config.remediation,
+    env: opts.env,
+    dataDir: path.resolve(opts.cwd, config.data_dir),
+    clock,
+    log: log.child({ component: "jobs" }),
+  });
   let stopping: Promise<void> | undefined;
   return {
     host,
     bufferDir,
     stop: () =>
       (stopping ??= (async () => {
-        await stopCollect();
+        await Promise.all([stopCollect(), jobs.stop()]);
         await stopSender();
         await remote.drain().catch((err: unknown) => log.warn({ err: (err as Error).message, buffered: buffer.stats().points }, "server unreachable at shutdown; points stay buffered on disk"));
         buffer.close();

@@ -18,13 +18,14 @@ describe("app", () => {
   let app: RunningApp;
 
   beforeAll(async () => {
-    // History from a previous run: /data rising 0.1 %/min, and /flat not moving, sampled every 10 s.
+    // History from a previous run: 2 h of /data rising 0.1 %/min to 50 %, and /flat not moving, every
+    // 10 s (the default 24 h disk rule trusts a fresh trend once it spans 1/48 of its 3-day window).
     const store = await openEmbeddedStore({ dataDir, log, clock: systemClock });
     const points: Point[] = [];
-    for (let i = 0; i < 60; i++) {
-      const timeMs = nowMs - (60 - i) * 10_000;
+    for (let i = 0; i < 720; i++) {
+      const timeMs = nowMs - (720 - i) * 10_000;
       const tags = { host: "h1", path: "/data", device: "vdb", fstype: "ext4", mode: "rw" };
-      points.push({ measurement: "disk", tags, fields: { used_percent: 50 + i / 60 }, timeMs });
+      points.push({ measurement: "disk", tags, fields: { used_percent: 38 + i / 60 }, timeMs });
       points.push({ measurement: "disk", tags: { ...tags, path: "/flat" }, fields: { used_percent: 30 }, timeMs });
     }
     store.write(points);

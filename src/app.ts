@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { createAnalyzer, predictionToPoint, type Analyzer } from "./analyzer/engine.js";
 import type { RuleSpec } from "./analyzer/rules.js";
+import { resolveApiSecurity } from "./api/config.js";
 import { buildApi } from "./api/server.js";
 import { createCollectors } from "./collector/index.js";
 import { AgentRegistry } from "./collector/ingest/agents.js";
@@ -13,13 +14,18 @@ import { durationMs } from "./config/zod-types.js";
 import { systemClock, type Clock, type Store } from "./core/contracts.js";
 import type { Point } from "./core/point.js";
 import { AnsaiError, ErrorCodes } from "./core/errors.js";
-import { createAction } from "./remediator/actions/index.js";
 import { Journal } from "./remediator/journal.js";
+import { Silences } from "./remediator/silences.js";
 import { createNotifierDispatcher, createNotifiers } from "./notifier/index.js";
 import { collectLoop, every } from "./pipeline.js";
 import { createRemediator, type Remediator } from "./remediator/remediator.js";
-import { alertToPoint, SelfMonitor } from "./self-points.js";
+import { createReports } from "./report/index.js";
+import { alertToPoint, journalToPoint, SelfMonitor } from "./self-points.js";
 import { openEmbeddedStore } from "./store/embedded.js";
+import { openInfluxdbStore } from "./store/influxdb.js";
+import { agentDirectory, createFleetExecutor } from "./remediator/fleet.js";
+import { JobQueue } from "./remediator/jobs.js";
+import type { SelectReads } from "./store/select.js";
 
 /** How often ANSAI writes its own health (`ansai_internal`) to the store. */
 const SELF_POINT_INTERVAL_MS = 10_000;
@@ -64,40 +70,18 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const clock = opts.clock ?? systemClock;
   const host = config.host ?? os.hostname();
   const dataDir = path.resolve(opts.cwd, config.data_dir);
+  // Unreadable token files or TLS keys fail here, before anything starts.
+  const security = resolveApiSecurity(config.api, { writeTokens: config.server.write_tokens, cwd: opts.cwd });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ansai_" });
 
-  const store = await openEmbeddedStore({
-    dataDir,
-    log: log.child({ component: "store" }),
-    clock,
-    registry,
-    flushIntervalMs: durationMs(config.storage.flush_interval),
-    retentionMs: durationMs(config.storage.retention),
-    rollupStepMs: durationMs(config.storage.rollup_step),
-    rollupRetentionMs: durationMs(config.storage.rollup_retention),
-  });
+  const { store, bufferBytes, reads } = await openStore({ config, dataDir, log: log.child({ component: "store" }), clock, registry, env: opts.env });
   const rules = effectiveRules(config);
   const analyzer = createAnalyzer({ rules, log: log.child({ component: "analyzer" }), registry });
   const collectIntervalMs = durationMs(config.interval);
   await warmUp({ store, analyzer, rules, nowMs: clock.nowMs(), stepMs: collectIntervalMs, log });
-  const journal = Journal.open(dataDir, log.child({ component: "journal" }));
-  const remediator: Remediator = createRemediator({
-    enabled: config.remediation.enabled,
-    cooldownMs: durationMs(config.remediation.cooldown),
-    maxActionsPerHour: config.remediation.max_actions_per_hour,
-    bindings: config.remediation.actions.map((a) => ({
-      name: a.name,
-      rule: a.on.rule,
-      tags: a.on.tags,
-      dryRun: a.dry_run ?? false,
-      action: createAction({ type: a.type, argv: a.argv, timeoutMs: durationMs(a.timeout) }, opts.env),
-    })),
-    journal,
-    clock,
-    log: log.child({ component: "remediator" }),
-    registry,
-  });
+  const journal = Journal.open(dataDir, log.child({ component: "journal" }), (record) => store.write([journalToPoint(record, host)]));
+  const silences = Silences.open(dataDir, log.child({ component: "silences" }));
 
   const agents = new AgentRegistry(config.server.agents, durationMs(config.server.silent_after), clock.nowMs());
   await restoreAgentSeqs(store, agents, clock.nowMs());
@@ -113,6 +97,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const collectors = createCollectors(config.collectors, opts.env);
   const collect = collectLoop(collectors, { host, clock, log, registry, sink: pipeline });
 
+  const reports = createReports({ config: config.reports, dataDir, cwd: opts.cwd, store, clock, log, notifiers: config.notifiers, version: opts.version });
   const notifier = createNotifierDispatcher({
     notifiers: createNotifiers(config.notifiers, { version: opts.version }),
     log: log.child({ component: "notifier" }),
@@ -120,6 +105,22 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     registry,
     repeatIntervalMs: durationMs(config.notifiers.repeat_interval),
     defaultHost: host,
+  });
+  const jobs = new JobQueue({ clock, log: log.child({ component: "jobs" }), timeoutMs: durationMs(config.remediation.fleet.job_timeout) });
+  const directory = agentDirectory(() => agents.list(), config.remediation.fleet.group_label);
+  const remediator: Remediator = createRemediator({
+    executor: createFleetExecutor({ jobs, agents: directory, host }),
+    groupOf: directory.groupOf,
+    config: config.remediation,
+    journal,
+    silences,
+    clock,
+    log: log.child({ component: "remediator" }),
+    env: opts.env,
+    dataDir,
+    host,
+    registry,
+    raise: (alert) => notifier.handle([alert]),
   });
 
   let lastEvalMs = 0;
@@ -137,13 +138,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       log.info({ component: "analyzer", alert: alert.id, state: alert.state, severity: alert.severity }, alert.summary);
     }
     remediator.handle(transitions);
+    remediator.tick(nowMs);
     notifier.handle(transitions, active);
   };
   const writeSelfPoint = async (): Promise<void> => {
     const health = analyzer.ruleHealth();
     const point = self.point(clock.nowMs(), {
       storePendingPoints: store.pendingPoints(),
-      bufferBytes: 0,
+      bufferBytes: bufferBytes(),
       ruleEvalMs: lastEvalMs,
       series: health.reduce((n, h) => n + h.series, 0),
       alertsFiring: analyzer.alerts().filter((a) => a.state === "firing").length + agents.alerts().filter((a) => a.state === "firing").length,
@@ -163,9 +165,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const api = buildApi({
     store,
     analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()], ruleHealth: () => analyzer.ruleHealth() },
-    write: { sink: pipeline, room: hasRoom, drain: () => store.flush(), tokens: config.server.write_tokens, limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
+    write: { sink: pipeline, room: hasRoom, drain: () => store.flush(), limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
     agentPush: { agents, sink: pipeline, flush: () => store.flush(), room: hasRoom, clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
-    journal,
+    actions: { journal, remediator, silences, clock },
+    agentJobs: { agents, jobs, remediator, log: log.child({ component: "jobs" }) },
+    reports: reports.service,
+    ...(reads === undefined ? {} : { influxql: { reads } }),
+    security,
     registry,
     clock,
     log: log.child({ component: "api" }),
@@ -185,17 +191,19 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       { cause: err },
     );
   }
-  if (!["127.0.0.1", "::1", "localhost"].includes(config.api.listen) && config.server.write_tokens.length === 0) {
-    log.warn({ listen: config.api.listen }, "the API listens beyond this host and /api/v2/write needs no token: set server.write_tokens");
+  if (!["127.0.0.1", "::1", "localhost"].includes(config.api.listen)) {
+    if (security.tokens.length === 0) log.warn({ listen: config.api.listen }, "the API listens beyond this host and needs no token: set api.tokens (ansai token create)");
+    else if (security.tls === undefined) log.warn({ listen: config.api.listen }, "tokens cross the network in clear: set api.tls");
   }
   const address = api.server.address();
   const port = typeof address === "object" && address ? address.port : config.api.port;
-  const url = `http://${config.api.listen.includes(":") ? `[${config.api.listen}]` : config.api.listen}:${port}`;
+  const url = `${security.tls === undefined ? "http" : "https"}://${config.api.listen.includes(":") ? `[${config.api.listen}]` : config.api.listen}:${port}`;
 
   const stopCollect = every(collectIntervalMs, collect, log, "collection");
   // Evaluate just after a collection pass, so forecasts use the freshest samples.
   const stopEvaluate = every(durationMs(config.analyzer.evaluation_interval), evaluate, log, "rule evaluation", Math.min(1000, collectIntervalMs / 2));
   const stopSelf = every(SELF_POINT_INTERVAL_MS, writeSelfPoint, log, "self-monitoring point");
+  reports.scheduler.start();
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -207,6 +215,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     stop: () =>
       (stopping ??= (async () => {
         await Promise.all([stopCollect(), stopEvaluate(), stopSelf()]);
+        await reports.scheduler.stop();
         await notifier.close();
         await api.close();
         await remediator.close();
@@ -214,6 +223,33 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         journal.close();
       })()),
   };
+}
+
+/** The configured store: InfluxDB (through its durable buffer) or the embedded file. */
+async function openStore(deps: {
+  config: Config;
+  dataDir: string;
+  log: Logger;
+  clock: Clock;
+  registry: Registry;
+  env: Readonly<Record<string, string | undefined>>;
+}): Promise<{ store: Store; bufferBytes: () => number; reads?: SelectReads }> {
+  const { config, dataDir, log, clock, registry } = deps;
+  if (config.store.type === "influxdb" && config.store.influxdb) {
+    const store = await openInfluxdbStore({ config: config.store.influxdb, dataDir, log, registry, envToken: deps.env.ANSAI_INFLUXDB_TOKEN });
+    return { store, bufferBytes: () => store.stats().bufferBytes };
+  }
+  const store = await openEmbeddedStore({
+    dataDir,
+    log,
+    clock,
+    registry,
+    flushIntervalMs: durationMs(config.storage.flush_interval),
+    retentionMs: durationMs(config.storage.retention),
+    rollupStepMs: durationMs(config.storage.rollup_step),
+    rollupRetentionMs: durationMs(config.storage.rollup_retention),
+  });
+  return { store, bufferBytes: () => 0, reads: store };
 }
 
 /**

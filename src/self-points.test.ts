@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Alert } from "./core/contracts.js";
-import { alertToPoint, SelfMonitor } from "./self-points.js";
+import type { JournalRecord } from "./remediator/journal.js";
+import { alertToPoint, journalToPoint, SelfMonitor } from "./self-points.js";
 
 const alert = (state: Alert["state"], etaMs: number | null): Alert => ({
   id: "disk_full_24h disk,host=h1,path=/var used_percent",
@@ -49,5 +50,26 @@ describe("SelfMonitor", () => {
     const p = m.point(10_000, reading);
     expect(p.tags).toEqual({ host: "srv" });
     expect(p.fields).toMatchObject({ points_ingested_total: 1000, points_per_s: 100, store_pending_points: 3, rule_eval_ms: 1.5, series: 7, alerts_firing: 1 });
+  });
+});
+
+describe("journalToPoint", () => {
+  const base = { id: "1-a1", timeMs: 5000, runId: "r1", action: "clean-logs", rule: "disk_full_4h", alertId: "disk_full_4h:disk,host=web-01,path=/var used_percent", target: "path:/var/log", dryRun: false };
+
+  it("tags the alert's host, the kind and the reason; finished runs carry ok and duration", () => {
+    const finished = { ...base, kind: "finished", attempt: 1, ok: true, exitCode: 0, durationMs: 120, outputTail: "" } as JournalRecord;
+    expect(journalToPoint(finished, "srv")).toEqual({
+      measurement: "ansai_action",
+      tags: { action: "clean-logs", rule: "disk_full_4h", host: "web-01", kind: "finished", reason: "none", dry_run: "false" },
+      fields: { count: 1, ok: 1, duration_ms: 120 },
+      timeMs: 5000,
+    });
+    const suppressed = { ...base, dryRun: true, kind: "suppressed", reason: "dry_run", detail: "" } as JournalRecord;
+    expect(journalToPoint(suppressed, "srv")).toMatchObject({ tags: { kind: "suppressed", reason: "dry_run", dry_run: "true" }, fields: { count: 1 } });
+  });
+
+  it("falls back to the server's host for alerts without one", () => {
+    const raised = { ...base, alertId: "remediation_storm:", kind: "raised", alertRule: "remediation_storm", summary: "" } as JournalRecord;
+    expect(journalToPoint(raised, "srv").tags.host).toBe("srv");
   });
 });

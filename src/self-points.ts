@@ -1,8 +1,10 @@
 import type { Alert } from "./core/contracts.js";
-import type { Point } from "./core/point.js";
+import { parseSeriesKey, type Point } from "./core/point.js";
+import type { JournalRecord } from "./remediator/journal.js";
 
 // ANSAI's own state as points in the store, so Grafana draws alerts and ANSAI's health from the
-// same InfluxQL source as everything else (measurements `ansai_alert` and `ansai_internal`).
+// same InfluxQL source as everything else (measurements `ansai_alert`, `ansai_action` and
+// `ansai_internal`).
 
 const STATE_VALUE = { resolved: 0, pending: 1, firing: 2 } as const;
 
@@ -12,6 +14,27 @@ export function alertToPoint(alert: Alert, nowMs: number): Point {
   const eta = alert.prediction.etaMs;
   if (eta !== null) fields.eta_s = (eta - nowMs) / 1000;
   return { measurement: "ansai_alert", tags: { ...alert.tags, rule: alert.rule, severity: alert.severity }, fields, timeMs: nowMs };
+}
+
+/**
+ * A journal record as a point: tags action, rule, host (of the alert), kind, reason, dry_run;
+ * `count` 1, and for finished runs `ok` (0/1) and `duration_ms`.
+ */
+export function journalToPoint(r: JournalRecord, defaultHost: string): Point {
+  // Alert ids are "<rule>:<series key>"; the series names the host.
+  const series = parseSeriesKey(r.alertId.slice(r.alertId.indexOf(":") + 1));
+  const reason = r.kind === "suppressed" || r.kind === "queued" ? (r.reason ?? "none") : "none";
+  const fields: Record<string, number> = { count: 1 };
+  if (r.kind === "finished") {
+    fields.ok = r.ok ? 1 : 0;
+    fields.duration_ms = r.durationMs;
+  }
+  return {
+    measurement: "ansai_action",
+    tags: { action: r.action, rule: r.rule, host: series?.tags.host ?? defaultHost, kind: r.kind, reason, dry_run: String(r.dryRun) },
+    fields,
+    timeMs: r.timeMs,
+  };
 }
 
 export interface SelfReading {

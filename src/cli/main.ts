@@ -15,13 +15,17 @@ Commands:
   status           nearest predicted exhaustions and alerts, from the running ANSAI
   check            validate the config and print the effective config
   backtest         replay a CSV or line-protocol file through the rules: --input FILE (see ansai backtest --help)
+  actions          remediation journal and approvals: list | pending | approve ID | reject ID --reason R [--server URL]
+  token create     make an API token: --name NAME --scopes read,write,admin
+  report           make a capacity report now: [--format html|markdown|json] [--out FILE] (see ansai report --help)
   config schema    print the config's JSON Schema (for editors)
 
 Options:
   -c, --config F   config file (default: ./ansai.yaml, then /etc/ansai/ansai.yaml, else built-in defaults)
   --url URL        status: API address (default: from the config)
   --server URL     agent: the server to push to (default: agent.server)
-  --token T        agent: this agent's token (default: agent.token or agent.token_file)
+  --token T        agent: this agent's token (default: agent.token or agent.token_file);
+                   status: an API token with read scope (default: $ANSAI_TOKEN)
   -h, --help       this help
   -v, --version    print the version
 `;
@@ -29,6 +33,9 @@ Options:
 async function main(argv: string[]): Promise<number> {
   // backtest has options of its own; it parses them itself.
   if (argv[0] === "backtest") return (await import("./backtest.js")).runBacktest(argv.slice(1));
+  if (argv[0] === "actions") return (await import("./actions.js")).runActions(argv.slice(1));
+  if (argv[0] === "token") return (await import("./token.js")).runToken(argv.slice(1));
+  if (argv[0] === "report") return (await import("./report.js")).runReport(argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -63,7 +70,7 @@ async function main(argv: string[]): Promise<number> {
       (await import("./check.js")).runCheck({ config: values.config });
       return 0;
     case "status":
-      await (await import("./status.js")).runStatus({ config: values.config, url: values.url, limit: Number(values.limit) });
+      await (await import("./status.js")).runStatus({ config: values.config, url: values.url, token: values.token, limit: Number(values.limit) });
       return 0;
     case "config":
       if (sub === "schema") {
@@ -73,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown: ansai config ${sub ?? ""}; did you mean \`ansai config schema\`?`);
       return 2;
     default: {
-      const guess = closest(command, ["start", "server", "agent", "status", "check", "config", "backtest"]);
+      const guess = closest(command, ["start", "server", "agent", "status", "check", "config", "backtest", "report", "actions", "token"]);
       console.error(`unknown command "${command}"${guess ? `; did you mean "${guess}"?` : ""}\n\n${USAGE}`);
       return 2;
     }

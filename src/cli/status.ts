@@ -3,6 +3,7 @@ import { formatDuration } from "../core/duration.js";
 import { formatValue } from "../core/format.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { loadConfig } from "../config/load.js";
+import { apiUrl, authHeaders, TOKEN_HINT } from "./api-client.js";
 
 interface StatusBody {
   version: string;
@@ -13,11 +14,22 @@ interface StatusBody {
 }
 
 /** `ansai status`: nearest predicted exhaustions and alerts, read from the running API. */
-export async function runStatus(opts: { config?: string; url?: string; limit: number }): Promise<void> {
-  const url = opts.url ?? apiUrlFromConfig(opts.config);
+export async function runStatus(opts: { config?: string; url?: string; token?: string; limit: number }): Promise<void> {
+  const url = opts.url ?? apiUrl(loadConfig({ file: opts.config, cwd: process.cwd() }).config);
   let body: StatusBody;
+  let res: Response;
   try {
-    const res = await fetch(`${url}/api/v1/status`, { signal: AbortSignal.timeout(5000) });
+    res = await fetch(`${url}/api/v1/status`, { headers: authHeaders(opts.token), signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    throw new AnsaiError(
+      ErrorCodes.API_UNREACHABLE,
+      `cannot reach ANSAI at ${url}: ${(err as Error).message}`,
+      "Start it with `ansai start` (or `npm start`), or pass --url if it listens elsewhere.",
+      { cause: err },
+    );
+  }
+  if (res.status === 401 || res.status === 403) throw new AnsaiError(ErrorCodes.API_UNAUTHORIZED, `ANSAI at ${url} answered ${res.status}`, TOKEN_HINT);
+  try {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = (await res.json()) as StatusBody;
   } catch (err) {
@@ -82,8 +94,3 @@ function printTable(header: string[], rows: string[][]): void {
   for (const row of rows) console.log(line(row));
 }
 
-function apiUrlFromConfig(file: string | undefined): string {
-  const { config } = loadConfig({ file, cwd: process.cwd() });
-  const host = config.api.listen === "0.0.0.0" ? "127.0.0.1" : config.api.listen;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${config.api.port}`;
-}

@@ -74,7 +74,7 @@ describe("loading", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ansai-cfg-"));
     const { config, file } = loadConfig({ cwd: dir });
     expect(file).toBeNull();
-    expect(config.api).toEqual({ listen: "127.0.0.1", port: DEFAULT_API_PORT });
+    expect(config.api).toMatchObject({ listen: "127.0.0.1", port: DEFAULT_API_PORT, tokens: [], cors_origins: [] });
     expect(config.remediation.enabled).toBe(false);
     expect(config.interval).toBe("10s");
     expect(Object.isFrozen(config.collectors.disk)).toBe(true);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { apiConfigSchema } from "../api/config.js";
 import { diskConfigSchema } from "../collector/disk.js";
 import { execConfigSchema } from "../collector/exec.js";
 import { hostConfigSchema } from "../collector/host.js";
@@ -11,19 +12,21 @@ import { serviceConfigSchema } from "../collector/service.js";
 import { x509CertConfigSchema } from "../collector/x509-cert.js";
 import { MODEL_NAMES } from "../analyzer/models/index.js";
 import { notifierConfigSchema } from "../notifier/config.js";
+import { remediationConfigSchema } from "../remediator/config.js";
+import { reportsConfigSchema } from "../report/config.js";
+import { influxdbStoreConfigSchema } from "../store/influxdb-config.js";
 import { duration, tagMatchers } from "./zod-types.js";
 
 /** The config version this ANSAI reads. Bump only with a migration. */
 export const CONFIG_VERSION = 1;
 
-/** Default API port: clear of Prometheus (9090), Alertmanager (9093/9094), node_exporter (9100), Grafana (3000) and InfluxDB (8086/8088). */
-export const DEFAULT_API_PORT = 9847;
+export { DEFAULT_API_PORT } from "../api/config.js";
 
 
 const severity = z.enum(["info", "warning", "critical"]);
 
 const rule = z.strictObject({
-  name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a name of letters, digits and _"),
+  name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "expected a name of letters, digits and _").describe("Unique rule name, e.g. data_90pct; alerts and actions refer to it."),
   measurement: z.string().min(1).describe("Measurement of the series, e.g. disk."),
   field: z.string().min(1).describe("Field of the series, e.g. used_percent."),
   model: z
@@ -34,7 +37,10 @@ const rule = z.strictObject({
   threshold: z
     .union([
       z.number(),
-      z.strictObject({ field: z.string().min(1), fallback: z.number().optional() }),
+      z.strictObject({
+        field: z.string().min(1).describe("Field of the same series whose latest value is the threshold, e.g. memory_limit."),
+        fallback: z.number().optional().describe("Threshold while that field has not been seen."),
+      }),
       z.strictObject({
         measurement: z.string().min(1).describe("Measurement of the threshold series, e.g. mem."),
         field: z.string().min(1).describe("Field of the threshold series, e.g. total."),
@@ -51,27 +57,14 @@ const rule = z.strictObject({
   min_confidence: z.number().min(0).max(1).default(0).describe("Ignore predictions less sure than this (0..1) that the series really trends toward the threshold."),
   window: duration.default("6h").describe("How much history the trend model weighs."),
   min_samples: z.number().int().min(3).default(5).describe("No prediction before this many samples."),
-  severity: severity.default("warning"),
-  summary: z.string().default("{{series}} reaches {{threshold}} in {{eta}} ({{eta_low}} – {{eta_high}})"),
-  labels: z.record(z.string(), z.string()).default({}),
+  severity: severity.default("warning").describe("info, warning or critical; notifiers pass it on."),
+  summary: z
+    .string()
+    .default("{{series}} reaches {{threshold}} in {{eta}} ({{eta_low}} – {{eta_high}})")
+    .describe("One line for people; placeholders {{tags.X}}, {{value}}, {{threshold}}, {{eta}}, {{eta_low}}, {{eta_high}}, {{rate}}, {{score}}, {{rule}}, {{series}}."),
+  labels: z.record(z.string(), z.string()).default({}).describe("Extra labels on the alert, e.g. {team: storage}; sent to Alertmanager."),
 });
 
-const execAction = z.strictObject({
-  name: z.string().min(1).describe("Name of the action, shown in the journal."),
-  on: z
-    .strictObject({
-      rule: z.string().min(1).describe("Rule whose firing alerts trigger this action."),
-      tags: tagMatchers.describe('Tag matchers: an exact value, or "/regex/".'),
-    })
-    .describe("Which alerts trigger the action."),
-  type: z.literal("exec"),
-  argv: z
-    .array(z.string())
-    .min(1)
-    .describe("Program and arguments, run without a shell. Alert data arrives only as ANSAI_* environment variables."),
-  timeout: duration.default("60s"),
-  dry_run: z.boolean().optional().describe("Force dry-run for this action even when remediation is enabled."),
-});
 
 const MIB = 1024 * 1024;
 
@@ -86,7 +79,8 @@ const agentSection = z
         max_bytes: z.number().int().min(MIB).default(256 * MIB).describe("Bound of the on-disk buffer that holds points while the server is unreachable."),
         overflow: z.enum(["drop_oldest", "drop_newest"]).default("drop_oldest").describe("What to give up when the buffer is full; drops are counted and reported."),
       })
-      .prefault({}),
+      .prefault({})
+      .describe("The agent's durable on-disk buffer for server outages."),
   })
   .prefault({});
 
@@ -96,15 +90,20 @@ const serverSection = z
       .array(
         z.strictObject({
           name: z.string().min(1).describe("The agent's name on the server."),
-          token: z.string().min(16, "expected a token of at least 16 characters (e.g. `openssl rand -hex 24`)"),
-          labels: z.record(z.string(), z.string()).default({}),
+          token: z.string().min(16, "expected a token of at least 16 characters (e.g. `openssl rand -hex 24`)").describe("The agent's secret; the agent sends it with every push."),
+          labels: z.record(z.string(), z.string()).default({}).describe("Labels of the agent, e.g. {group: web}; remediation.fleet groups hosts by them."),
         }),
       )
       .default([])
       .describe("Agents allowed to push; any other token is refused."),
     silent_after: duration.default("2m").describe("Alert when an agent has not pushed for this long."),
     write_tokens: z
-      .array(z.strictObject({ name: z.string().min(1), token: z.string().min(16, "expected a token of at least 16 characters (e.g. `openssl rand -hex 24`)") }))
+      .array(
+        z.strictObject({
+          name: z.string().min(1).describe("Who uses the token, for logs."),
+          token: z.string().min(16, "expected a token of at least 16 characters (e.g. `openssl rand -hex 24`)").describe("The secret, e.g. from `openssl rand -hex 24`."),
+        }),
+      )
       .default([])
       .describe("Tokens accepted by the InfluxDB-compatible /api/v2/write and /write (Telegraf, InfluxDB clients); empty: no token needed."),
     max_series_per_host: z.number().int().positive().default(10_000).describe("Distinct series accepted per host tag through line-protocol ingest."),
@@ -121,28 +120,25 @@ export const configSchema = z.strictObject({
   interval: duration.default("10s").describe("How often collectors run."),
   data_dir: z.string().min(1).default("data").describe("Where the embedded store and the journal live; relative to the working directory."),
   log: z
-    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info") })
-    .prefault({}),
-  api: z
-    .strictObject({
-      listen: z.string().min(1).default("127.0.0.1").describe("Address to bind; keep 127.0.0.1 unless a proxy fronts it."),
-      port: z.number().int().min(0).max(65535).default(DEFAULT_API_PORT),
-    })
-    .prefault({}),
+    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info").describe("Least severe log level written (JSON lines on stderr).") })
+    .prefault({})
+    .describe("ANSAI's own logging."),
+  api: apiConfigSchema.describe("The HTTP API: address, tokens with scopes, TLS, rate limit, CORS, body size."),
   collectors: z
     .strictObject({
-      host: hostConfigSchema.prefault({}),
-      disk: diskConfigSchema.prefault({}),
-      procstat: procstatConfigSchema.prefault({}),
-      x509_cert: x509CertConfigSchema.prefault({}),
-      http_response: httpResponseConfigSchema.prefault({}),
-      net_response: netResponseConfigSchema.prefault({}),
-      prometheus: prometheusConfigSchema.prefault({}),
-      service: serviceConfigSchema.prefault({}),
-      postgresql: postgresqlConfigSchema.prefault({}),
-      exec: execConfigSchema.prefault({}),
+      host: hostConfigSchema.prefault({}).describe("Host metrics: cpu, mem, swap, system load, net, diskio, processes, file descriptors."),
+      disk: diskConfigSchema.prefault({}).describe("Mounts: space, inodes, read-only remounts, and sizes of configured directories."),
+      procstat: procstatConfigSchema.prefault({}).describe("Processes: memory (RSS, cgroup limit and usage, OOM kills), cpu, open files, unit or container."),
+      x509_cert: x509CertConfigSchema.prefault({}).describe("TLS certificates from files and endpoints: expiry, issuer, chain validity; optional discovery."),
+      http_response: httpResponseConfigSchema.prefault({}).describe("HTTP checks: status, latency, body match, TLS handshake time."),
+      net_response: netResponseConfigSchema.prefault({}).describe("TCP/UDP checks: connect and answer time."),
+      prometheus: prometheusConfigSchema.prefault({}).describe("Scrape Prometheus exporters, with simple relabelling."),
+      service: serviceConfigSchema.prefault({}).describe("Service health: processes, systemd units, containers; restarts."),
+      postgresql: postgresqlConfigSchema.prefault({}).describe("PostgreSQL health: connections, database size, replication lag, long transactions."),
+      exec: execConfigSchema.prefault({}).describe("Programs that print line protocol, run with an argv (no shell)."),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("What is collected on this host; one section per collector (src/collector/)."),
   storage: z
     .strictObject({
       retention: duration.default("14d").describe("How long raw points are kept."),
@@ -150,23 +146,29 @@ export const configSchema = z.strictObject({
       rollup_retention: duration.default("365d").describe("How long the rollup (min/mean/max) is kept."),
       flush_interval: duration.default("1s").describe("A crash loses at most this much unflushed data."),
     })
-    .prefault({}),
+    .prefault({})
+    .describe("The embedded store: retention and downsampling."),
   analyzer: z
     .strictObject({
       evaluation_interval: duration.default("10s").describe("How often rules are evaluated."),
       default_rules: z.boolean().default(true).describe("Load the built-in disk and memory rules."),
-      rules: z.array(rule).default([]),
+      rules: z.array(rule).default([]).describe("Predictive rules added to the defaults; one with a default's name replaces it."),
     })
-    .prefault({}),
-  remediation: z
-    .strictObject({
-      enabled: z.boolean().default(false).describe("Run actions for real; when false every action is only journalled (dry-run)."),
-      cooldown: duration.default("30m").describe("Minimum time between two runs of one action on one target."),
-      max_actions_per_hour: z.number().int().min(0).default(10).describe("Global cap on actions run per hour."),
-      actions: z.array(execAction).default([]),
-    })
-    .prefault({}),
+    .prefault({})
+    .describe("Forecasting models and the predictive rules that turn them into alerts."),
+  remediation: remediationConfigSchema,
   notifiers: notifierConfigSchema.describe("Where firing and resolved alerts are sent: webhooks, Alertmanager, e-mail."),
+  store: z
+    .strictObject({
+      type: z.enum(["embedded", "influxdb"]).default("embedded").describe("Where points live: the embedded file under data_dir, or InfluxDB (store.influxdb)."),
+      influxdb: influxdbStoreConfigSchema.optional().describe("InfluxDB connection and write buffer; used when type is influxdb."),
+    })
+    .refine((s) => s.type !== "influxdb" || s.influxdb !== undefined, {
+      path: ["influxdb"],
+      message: "store.type influxdb needs a store.influxdb section (url, and bucket for api v2 or database for api v1)",
+    })
+    .prefault({}),
+  reports: reportsConfigSchema.describe("Capacity reports: when they are made, what they cover, where they go."),
   agent: agentSection.describe("Used by `ansai agent`: where to push and how to buffer."),
   server: serverSection.describe("Used by `ansai start`/`ansai server`: which agents may push."),
 });
@@ -174,7 +176,6 @@ export const configSchema = z.strictObject({
 /** The validated, effective config; durations stay strings (see `durationMs`). */
 export type Config = z.output<typeof configSchema>;
 export type RuleConfig = z.output<typeof rule>;
-export type ActionConfig = z.output<typeof execAction>;
 
 /** JSON Schema of the config file, for editors (`ansai config schema`). */
 export function configJsonSchema(): Record<string, unknown> {

@@ -6,6 +6,10 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Aggregate, Clock, RangeQuery, Samples, SeriesFilter, Store } from "../core/contracts.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { ownString, seriesKey, type Point, type SeriesInfo } from "../core/point.js";
+import {
+  aggregateSql, fieldKeysSql, measurementsSql, rawSql, regexCheckSql, tagKeysSql, tagValuesSql,
+  type AggregateRow, type RawRow, type SelectReads, type Sql,
+} from "./select.js";
 
 export interface EmbeddedStoreOptions {
   /** Created if missing; the database file is `<dataDir>/ansai.duckdb`. */
@@ -36,7 +40,7 @@ export interface EmbeddedStoreStats {
   fileBytes: number;
 }
 
-export interface EmbeddedStore extends Store {
+export interface EmbeddedStore extends Store, SelectReads {
   stats(): Promise<EmbeddedStoreStats>;
   /** Rolls expiring raw points up, applies retention, then checkpoints. `nowMs` defaults to the clock. */
   compact(nowMs?: number): Promise<void>;
@@ -519,6 +523,61 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     return out;
   }
 
+  /** Runs one read after flushing the queue, so a query sees every point written before it. */
+  async function readRows(sql: Sql): Promise<unknown[][]> {
+    if (closed) throw closedError();
+    return exclusive(async () => {
+      await flushNow();
+      return (await con.runAndReadAll(sql.text, sql.values, sql.types)).getRows();
+    });
+  }
+
+  const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+  const str = (v: unknown): string => (v === null || v === undefined ? "" : String(v));
+
+  const selectReads: SelectReads = {
+    async aggregate(spec) {
+      const rows = await readRows(aggregateSql(spec, rollupStepMs));
+      const nTags = spec.groupTags.length;
+      return rows.map((r): AggregateRow => ({
+        tags: r.slice(0, nTags).map(str),
+        bucketMs: Number(r[nTags]),
+        values: r.slice(nTags + 1, nTags + 1 + spec.calls.length).map(num),
+        selectedMs: num(r[nTags + 1 + spec.calls.length]),
+      }));
+    },
+    async raw(spec) {
+      const rows = await readRows(rawSql(spec));
+      if (rows.length > spec.maxRows) {
+        throw new AnsaiError(ErrorCodes.QUERY_INVALID, `max-select-point limit exceeded: (more than ${spec.maxRows} rows)`,
+          "narrow the time range, add LIMIT, or aggregate with GROUP BY time()");
+      }
+      const nTags = spec.groupTags.length;
+      return rows.map((r): RawRow => ({ tags: r.slice(0, nTags).map(str), timeMs: Number(r[nTags]), values: r.slice(nTags + 1).map(num) }));
+    },
+    async measurements(match, where) {
+      return (await readRows(measurementsSql(match, where))).map((r) => str(r[0]));
+    },
+    async tagKeys(measurement, where) {
+      return (await readRows(tagKeysSql(measurement, where))).map((r) => [str(r[0]), str(r[1])]);
+    },
+    async tagValues(measurement, key, where) {
+      return (await readRows(tagValuesSql(measurement, key, where))).map((r) => [str(r[0]), str(r[1]), str(r[2])]);
+    },
+    async fieldKeys(measurement) {
+      return (await readRows(fieldKeysSql(measurement))).map((r) => [str(r[0]), str(r[1])]);
+    },
+    async regexError(source) {
+      try {
+        await readRows(regexCheckSql(source));
+        return undefined;
+      } catch (err) {
+        if (err instanceof AnsaiError) throw err;
+        return (err instanceof Error ? err.message : String(err)).replace(/^Invalid Input Error: /, "");
+      }
+    },
+  };
+
   async function fileBytes(): Promise<number> {
     let total = 0;
     for (const f of [file, `${file}.wal`]) total += await stat(f).then((s) => s.size, () => 0);
@@ -562,5 +621,5 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     return closed;
   }
 
-  return { write, flush, query, listSeries, pendingPoints: () => pendingCount, close, stats, compact };
+  return { write, flush, query, listSeries, pendingPoints: () => pendingCount, close, stats, compact, ...selectReads };
 }

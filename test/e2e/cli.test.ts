@@ -10,7 +10,7 @@ describe("ansai check / config schema (built CLI)", () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^# no config file found: these defaults apply/);
     const effective = parse(stdout) as { api: { port: number; listen: string }; remediation: { enabled: boolean } };
-    expect(effective.api).toEqual({ listen: "127.0.0.1", port: 9847 });
+    expect(effective.api).toMatchObject({ listen: "127.0.0.1", port: 9847, tokens: [] });
     expect(effective.remediation.enabled).toBe(false);
   });
 

@@ -1,22 +1,37 @@
 import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { badQuery } from "../problem.js";
-import { describeParamIssues, tagParams } from "../params.js";
+import { tagParams } from "../params.js";
+import { problemResponses } from "../problem.js";
+import { seriesInfoSchema } from "../schemas.js";
 import type { ApiDeps } from "../server.js";
 
-const seriesQuery = z.looseObject({
-  measurement: z.string().optional(),
-  field: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(100_000).default(1000),
-});
+// Loose: tag filters arrive as any number of `tag.<key>=<value>` parameters.
+const seriesQuery = z
+  .looseObject({
+    measurement: z.string().optional().describe("Only series of this measurement, e.g. disk."),
+    field: z.string().optional().describe("Only series of this field, e.g. used_percent."),
+    limit: z.coerce.number().int().min(1).max(100_000).default(1000).describe("Most series returned."),
+  })
+  .describe("Plus any number of tag.<key>=<value> filters, e.g. tag.host=web-01.");
 
 export function registerSeriesRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get("/api/v1/series", async (req) => {
-    const parsed = seriesQuery.safeParse(req.query);
-    if (!parsed.success) throw badQuery(describeParamIssues(parsed.error), "Use ?measurement=disk&field=used_percent&tag.host=web-01&limit=100.");
-    const { measurement, field, limit } = parsed.data;
-    const tags = tagParams(req.query as Record<string, unknown>);
-    const series = await deps.store.listSeries({ measurement, field, tags, limit });
-    return { series };
-  });
+  app.withTypeProvider<ZodTypeProvider>().get(
+    "/api/v1/series",
+    {
+      config: { scope: "read", hint: "Use ?measurement=disk&field=used_percent&tag.host=web-01&limit=100." },
+      schema: {
+        tags: ["series"],
+        operationId: "listSeries",
+        summary: "Series the store holds, by measurement, field and tags (tag.<key>=<value>).",
+        querystring: seriesQuery,
+        response: { 200: z.object({ series: z.array(seriesInfoSchema) }), ...problemResponses },
+      },
+    },
+    async (req) => {
+      const { measurement, field, limit } = req.query;
+      const series = await deps.store.listSeries({ measurement, field, tags: tagParams(req.query), limit });
+      return { series };
+    },
+  );
 }

@@ -1,10 +1,12 @@
 import { gzipSync } from "node:zlib";
 import { InfluxDB, Point as InfluxPoint } from "@influxdata/influxdb-client";
 import Fastify, { type FastifyInstance } from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Point } from "../../core/point.js";
+import { hashToken, registerIdentify, registerScopeEnforcement, type ApiToken } from "../auth.js";
 import { registerWriteRoutes, type WriteDeps } from "./write.js";
 
 const NOW_MS = 1_800_000_000_000;
@@ -21,10 +23,19 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 
-function build(overrides: Partial<WriteDeps> = {}, limits: Partial<WriteDeps["limits"]> = {}): Built {
+/** Legacy write tokens ({name, token}) become write-scope API tokens, as buildApi makes them. */
+type BuildOptions = Partial<WriteDeps> & { tokens?: readonly { name: string; token: string }[]; apiTokens?: readonly ApiToken[] };
+
+function build(options: BuildOptions = {}, limits: Partial<WriteDeps["limits"]> = {}): Built {
+  const { tokens = [], apiTokens = [], ...overrides } = options;
   const batches: Point[][] = [];
   const registry = new Registry();
   const app = Fastify({ logger: false });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  const all = [...apiTokens, ...tokens.map((t): ApiToken => ({ name: t.name, sha256: hashToken(t.token), scopes: ["write"] }))];
+  registerIdentify(app, all);
+  registerScopeEnforcement(app, all);
   registerWriteRoutes(app, {
     sink: (points) => {
       batches.push([...points]);
@@ -32,7 +43,6 @@ function build(overrides: Partial<WriteDeps> = {}, limits: Partial<WriteDeps["li
     clock: { nowMs: () => NOW_MS },
     log: pino({ level: "silent" }),
     registry,
-    tokens: [],
     room: () => true,
     drain: async () => {},
     ...overrides,
@@ -313,6 +323,20 @@ describe("authentication", () => {
       expect(batches).toEqual([]);
       expect(await registry.metrics()).toContain('ansai_ingest_requests_total{code="401"} 1');
     } else expect(batches.flat()).toHaveLength(1);
+  });
+
+  it.each([
+    ["read", 403],
+    ["write", 204],
+    ["admin", 204],
+  ] as const)("an API token with scope %s → %i, answered in InfluxDB's shape", async (scope, status) => {
+    const { app, batches } = build({ apiTokens: [{ name: "t", sha256: hashToken("api-token-1234"), scopes: [scope] }] });
+    const res = await app.inject({ method: "POST", url: "/api/v2/write", headers: { ...text, authorization: "Bearer api-token-1234" }, payload: "m v=1" });
+    expect(res.statusCode).toBe(status);
+    if (status === 403) {
+      expect(res.json()).toEqual({ code: "forbidden", message: expect.stringContaining("needs write") });
+      expect(batches).toEqual([]);
+    }
   });
 
   it("checks the token before reading the body", async () => {

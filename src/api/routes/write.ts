@@ -2,11 +2,14 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
+import { z } from "zod";
 import type { Clock } from "../../core/contracts.js";
-import { createTokenSet } from "../../core/tokens.js";
 import { ownString, type Point } from "../../core/point.js";
+import { ApiError } from "../problem.js";
+import { influxErrorSchema } from "../schemas.js";
 import {
   createSeriesCache,
   parseLineProtocol,
@@ -28,8 +31,6 @@ export interface WriteDeps {
   clock: Clock;
   log: Logger;
   registry: Registry;
-  /** Accepted API tokens; empty: no authentication. */
-  tokens: readonly { name: string; token: string }[];
   limits: {
     /** Largest body in bytes, both as received and after gzip decompression. */
     maxBodyBytes: number;
@@ -57,13 +58,46 @@ class InfluxError extends Error {
 const V2_PRECISIONS: Readonly<Record<string, Precision>> = { ns: "ns", us: "us", ms: "ms", s: "s" };
 const V1_PRECISIONS: Readonly<Record<string, Precision>> = { n: "ns", ns: "ns", u: "us", us: "us", ms: "ms", s: "s", m: "m", h: "h" };
 
+/** Each ingest route's query string, for the OpenAPI document; precision is checked by the handler to answer in InfluxDB's shape. */
+const v2Query = z.looseObject({
+  precision: z.string().optional().describe("Timestamp precision: ns (default), us, ms or s."),
+  org: z.string().optional().describe("Accepted and ignored: there is one store."),
+  bucket: z.string().optional().describe("Accepted and ignored: there is one store."),
+});
+const v1Query = z.looseObject({
+  precision: z.string().optional().describe("Timestamp precision: n/ns (default), u/us, ms, s, m or h."),
+  db: z.string().optional().describe("Accepted and ignored: there is one store."),
+  u: z.string().optional().describe("User name; ignored."),
+  p: z.string().optional().describe("The token, as InfluxDB 1.x clients send it (or use Authorization)."),
+});
+
+const influxErrors = {
+  "4xx": {
+    description: "400 partial write (the valid lines ARE written), 401/403 token, 413 too large, 415 encoding, 429 rate limited; in InfluxDB's shape.",
+    content: { "application/json": { schema: influxErrorSchema } },
+  },
+  "5xx": { description: "A server error, in InfluxDB's shape.", content: { "application/json": { schema: influxErrorSchema } } },
+};
+
+const BODY_DOC = { mediaTypes: ["text/plain"], description: "InfluxDB line protocol, plain or gzip-compressed (Content-Encoding: gzip)." };
+
+/** InfluxDB error codes for the statuses the API hooks answer with. */
+const INFLUX_CODES: Readonly<Record<number, string>> = {
+  401: "unauthorized",
+  403: "forbidden",
+  413: "request too large",
+  429: "too many requests",
+};
+
 /**
  * Registers InfluxDB-compatible ingest: `POST /api/v2/write` (precision ns|us|ms|s, default ns,
  * `Authorization: Token`) and `POST /write` (1.x: precision n|u|ms|s|m|h, token as `p` or in
- * the Authorization header, Token or Basic). org, bucket and db are accepted and ignored: there
- * is one store. Bodies are plain or gzip line protocol, capped before and after decompression.
- * 204 when every line is written; 400 "partial write" when some were dropped (the rest ARE
- * written); 401, 413, 415 otherwise. Content-type parsing applies to these routes only.
+ * the Authorization header, Token or Basic). Both need the `write` scope once tokens are
+ * configured (checked by the API's auth hook before the body is read). org, bucket and db are
+ * accepted and ignored: there is one store. Bodies are plain or gzip line protocol, capped
+ * before and after decompression. 204 when every line is written; 400 "partial write" when
+ * some were dropped (the rest ARE written); 401, 403, 413, 415, 429 otherwise, all in
+ * InfluxDB's error shape. Content-type parsing applies to these routes only.
  */
 export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void {
   const metrics = ingestMetrics(deps.registry);
@@ -71,7 +105,6 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
   // Across requests a series keeps one measurement string and one frozen tags object, which the
   // store, the analyzer and the limiter use to find it by identity instead of building its key.
   const seriesCache = createSeriesCache();
-  const tokens = createTokenSet(deps.tokens);
   const log = deps.log.child({ component: "api", route: "write" });
 
   void app.register(async (scope) => {
@@ -82,22 +115,15 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
     scope.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
       if (err instanceof InfluxError) return sendInflux(reply, err.statusCode, err.influxCode, err.message);
       const status = err.statusCode ?? 500;
-      if (status < 500) return sendInflux(reply, status, "invalid", err.message);
+      // Auth and rate-limit errors from the API's hooks, in InfluxDB's shape for its clients.
+      if (err instanceof ApiError && status < 500) return sendInflux(reply, status, INFLUX_CODES[status] ?? "invalid", `${err.message}: ${err.hint}`);
+      if (status < 500) return sendInflux(reply, status, INFLUX_CODES[status] ?? "invalid", err.message);
       log.error({ err }, "write request failed");
       return sendInflux(reply, 500, "internal error", "writing the points failed; see the server log");
     });
     scope.addHook("onResponse", async (_req, reply) => {
       metrics.requests.inc({ code: String(reply.statusCode) });
     });
-    // Before the body is read: an unknown client must not make us decompress anything.
-    scope.addHook("onRequest", async (req, reply) => {
-      if (tokens.size === 0) return;
-      const candidate = requestToken(req);
-      if (candidate !== undefined && tokens.find(candidate) !== undefined) return;
-      const message = candidate === undefined ? "missing token: send Authorization: Token <token>" : "unknown token";
-      return sendInflux(reply, 401, "unauthorized", message);
-    });
-
     const handle = (precisions: Readonly<Record<string, Precision>>, names: string) => async (req: FastifyRequest, reply: FastifyReply) => {
       const query = req.query as Record<string, unknown>;
       const raw = typeof query.precision === "string" && query.precision !== "" ? query.precision : "ns";
@@ -124,8 +150,26 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
       log.debug({ dropped: parsed.errors.length + dropped, total }, message);
       return sendInflux(reply, 400, "invalid", message);
     };
-    scope.post("/api/v2/write", handle(V2_PRECISIONS, "ns, us, ms, s"));
-    scope.post("/write", handle(V1_PRECISIONS, "n, u, ms, s, m, h"));
+    const api = scope.withTypeProvider<ZodTypeProvider>();
+    const responses = { 204: z.undefined().describe("Every line was written."), ...influxErrors };
+    api.post(
+      "/api/v2/write",
+      {
+        bodyLimit: deps.limits.maxBodyBytes,
+        config: { scope: "write", rawBody: BODY_DOC },
+        schema: { tags: ["ingest"], operationId: "writeV2", summary: "InfluxDB 2.x-compatible line-protocol write.", querystring: v2Query, response: responses },
+      },
+      handle(V2_PRECISIONS, "ns, us, ms, s"),
+    );
+    api.post(
+      "/write",
+      {
+        bodyLimit: deps.limits.maxBodyBytes,
+        config: { scope: "write", tokenInQuery: true, rawBody: BODY_DOC },
+        schema: { tags: ["ingest"], operationId: "writeV1", summary: "InfluxDB 1.x-compatible line-protocol write (token as ?p= or Authorization).", querystring: v1Query, response: responses },
+      },
+      handle(V1_PRECISIONS, "n, u, ms, s, m, h"),
+    );
   });
 }
 
@@ -219,23 +263,6 @@ function countValues(points: readonly Point[]): number {
   let n = 0;
   for (const p of points) for (const _ in p.fields) n++;
   return n;
-}
-
-/** The token a client sent: `Authorization: Token|Bearer <t>`, the password of Basic auth, or (1.x) `?p=`. */
-function requestToken(req: FastifyRequest): string | undefined {
-  const query = req.query as Record<string, unknown>;
-  if (req.routeOptions.url === "/write" && typeof query.p === "string" && query.p !== "") return query.p;
-  const header = req.headers.authorization;
-  if (header === undefined) return undefined;
-  const space = header.indexOf(" ");
-  if (space === -1) return undefined;
-  const scheme = header.slice(0, space).toLowerCase();
-  const value = header.slice(space + 1).trim();
-  if (scheme === "token" || scheme === "bearer") return value === "" ? undefined : value;
-  if (scheme !== "basic") return undefined;
-  const decoded = Buffer.from(value, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  return colon === -1 ? undefined : decoded.slice(colon + 1);
 }
 
 interface Admitted {

@@ -1,5 +1,17 @@
 import { spawn } from "node:child_process";
+import { z } from "zod";
+import { duration } from "../../config/zod-types.js";
 import type { Action, ActionResult, Alert } from "../../core/contracts.js";
+
+/** Config keys of an `exec` action, merged with the common action keys in `actions/index.ts`. */
+export const execActionSchema = z.strictObject({
+  type: z.literal("exec").describe("Run a program."),
+  argv: z
+    .array(z.string())
+    .min(1)
+    .describe("Program and arguments, run without a shell. Alert data arrives only as ANSAI_* environment variables."),
+  timeout: duration.default("60s").describe("The program's whole process group is killed after this long."),
+});
 
 export interface ExecOptions {
   /** Program and arguments; never passed through a shell. */
@@ -47,14 +59,24 @@ export function createExecAction(opts: ExecOptions): Action {
   };
 }
 
-function runProgram(opts: ExecOptions, extraEnv: Record<string, string>, signal: AbortSignal): Promise<ActionResult> {
-  const started = Date.now();
+/** The environment a program gets: the few variables it needs from `baseEnv`, plus `extraEnv`. */
+export function programEnv(baseEnv: Readonly<Record<string, string | undefined>>, extraEnv: Readonly<Record<string, string>>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of INHERITED) {
-    const value = opts.baseEnv[key];
+    const value = baseEnv[key];
     if (value !== undefined) env[key] = value;
   }
   Object.assign(env, extraEnv);
+  return env;
+}
+
+/**
+ * Runs `opts.argv` (no shell) with `programEnv(opts.baseEnv, extraEnv)` in its own process group,
+ * killing the group on timeout or abort. Never rejects: failures come back as `ok: false`.
+ */
+export function runProgram(opts: ExecOptions, extraEnv: Record<string, string>, signal: AbortSignal): Promise<ActionResult> {
+  const started = Date.now();
+  const env = programEnv(opts.baseEnv, extraEnv);
   const [program, ...args] = opts.argv;
   return new Promise((resolve) => {
     let tail = "";
