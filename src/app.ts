@@ -11,7 +11,7 @@ import { AgentRegistry } from "./collector/ingest/agents.js";
 import { effectiveRules } from "./config/rules.js";
 import type { Config } from "./config/schema.js";
 import { durationMs } from "./config/zod-types.js";
-import { systemClock, type Clock, type Store } from "./core/contracts.js";
+import { systemClock, type Alert, type Clock, type Store } from "./core/contracts.js";
 import type { Point } from "./core/point.js";
 import { AnsaiError, ErrorCodes } from "./core/errors.js";
 import { Journal } from "./remediator/journal.js";
@@ -25,6 +25,7 @@ import { openEmbeddedStore } from "./store/embedded.js";
 import { openInfluxdbStore } from "./store/influxdb.js";
 import { agentDirectory, createFleetExecutor } from "./remediator/fleet.js";
 import { JobQueue } from "./remediator/jobs.js";
+import { StoreDropWatch } from "./store/drop-alert.js";
 import type { SelectReads } from "./store/select.js";
 
 /** How often ANSAI writes its own health (`ansai_internal`) to the store. */
@@ -75,7 +76,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ansai_" });
 
-  const { store, bufferBytes, reads } = await openStore({ config, dataDir, log: log.child({ component: "store" }), clock, registry, env: opts.env });
+  const { store, bufferBytes, droppedPoints, reads } = await openStore({ config, dataDir, log: log.child({ component: "store" }), clock, registry, env: opts.env });
   const rules = effectiveRules(config);
   const analyzer = createAnalyzer({ rules, log: log.child({ component: "analyzer" }), registry });
   const collectIntervalMs = durationMs(config.interval);
@@ -123,6 +124,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     raise: (alert) => notifier.handle([alert]),
   });
 
+  const storeDrops = new StoreDropWatch(host);
+  const allAlerts = (): Alert[] => [...analyzer.alerts(), ...agents.alerts(), ...storeDrops.alerts()];
   let lastEvalMs = 0;
   const evaluate = async (): Promise<void> => {
     const nowMs = clock.nowMs();
@@ -130,8 +133,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     const { predictions, transitions: predicted } = analyzer.evaluate(nowMs);
     lastEvalMs = performance.now() - started;
     store.write(predictions.map(predictionToPoint));
-    const transitions = [...predicted, ...agents.evaluate(nowMs)];
-    const active = [...analyzer.alerts(), ...agents.alerts()];
+    const transitions = [...predicted, ...agents.evaluate(nowMs), ...storeDrops.evaluate(nowMs, droppedPoints())];
+    const active = allAlerts();
     const resolved = transitions.filter((a) => a.state === "resolved");
     store.write([...active, ...resolved].map((a) => alertToPoint(a, nowMs)));
     for (const alert of transitions) {
@@ -148,7 +151,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       bufferBytes: bufferBytes(),
       ruleEvalMs: lastEvalMs,
       series: health.reduce((n, h) => n + h.series, 0),
-      alertsFiring: analyzer.alerts().filter((a) => a.state === "firing").length + agents.alerts().filter((a) => a.state === "firing").length,
+      alertsFiring: allAlerts().filter((a) => a.state === "firing").length,
     });
     store.write([point]);
   };
@@ -164,7 +167,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
   const api = buildApi({
     store,
-    analysis: { predictions: () => analyzer.predictions(), alerts: () => [...analyzer.alerts(), ...agents.alerts()], ruleHealth: () => analyzer.ruleHealth() },
+    analysis: { predictions: () => analyzer.predictions(), alerts: allAlerts, ruleHealth: () => analyzer.ruleHealth() },
     write: { sink: pipeline, room: hasRoom, drain: () => store.flush(), limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
     agentPush: { agents, sink: pipeline, flush: () => store.flush(), room: hasRoom, clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     actions: { journal, remediator, silences, clock },
@@ -233,11 +236,11 @@ async function openStore(deps: {
   clock: Clock;
   registry: Registry;
   env: Readonly<Record<string, string | undefined>>;
-}): Promise<{ store: Store; bufferBytes: () => number; reads?: SelectReads }> {
+}): Promise<{ store: Store; bufferBytes: () => number; droppedPoints: () => Readonly<Record<string, number>>; reads?: SelectReads }> {
   const { config, dataDir, log, clock, registry } = deps;
   if (config.store.type === "influxdb" && config.store.influxdb) {
     const store = await openInfluxdbStore({ config: config.store.influxdb, dataDir, log, registry, envToken: deps.env.ANSAI_INFLUXDB_TOKEN });
-    return { store, bufferBytes: () => store.stats().bufferBytes };
+    return { store, bufferBytes: () => store.stats().bufferBytes, droppedPoints: () => store.stats().droppedPoints };
   }
   const store = await openEmbeddedStore({
     dataDir,
@@ -249,7 +252,8 @@ async function openStore(deps: {
     rollupStepMs: durationMs(config.storage.rollup_step),
     rollupRetentionMs: durationMs(config.storage.rollup_retention),
   });
-  return { store, bufferBytes: () => 0, reads: store };
+  // The embedded store's drops (queue full on a stuck disk) are counted in ansai_store_points_dropped_total, not alerted yet.
+  return { store, bufferBytes: () => 0, droppedPoints: () => ({}), reads: store };
 }
 
 /**

@@ -213,7 +213,9 @@ describe("createAnalyzer", () => {
   });
 
   it("reports rule health and sorts predictions by ETA, nulls last", () => {
-    const a = createAnalyzer({ rules: defaultRules, log });
+    // Plain 6 h trends: the default disk rules would still be learning after 190 s.
+    const rules = defaultRules.map((r) => (r.match.measurement === "disk" ? { ...r, model: "linear_trend" as const, windowMs: 6 * 60 * MIN } : r));
+    const a = createAnalyzer({ rules, log });
     for (let i = 0; i < 20; i++) {
       const t = T0 + i * 10 * S;
       a.write([disk(t, 10 + i, { path: "/fast" }), disk(t, 10 + i / 10, { path: "/slow" }), disk(t, 50, { path: "/flat" })]);

@@ -50,7 +50,7 @@ export async function runStatus(opts: { config?: string; url?: string; token?: s
       rules.join(", "),
       target(p),
       `${formatValue(p.value, p.field)} → ${formatValue(p.threshold, p.field)}`,
-      p.etaMs === null ? "not trending there" : `in ${formatDuration(p.etaMs - nowMs)}`,
+      p.etaMs === null ? (p.confidence === 0 ? "learning: needs more history" : "not trending there") : `in ${formatDuration(p.etaMs - nowMs)}`,
       p.etaMs === null ? "" : formatRange(p, nowMs),
       `${Math.round(p.confidence * 100)}%`,
     ]);

@@ -112,13 +112,14 @@ describe("SawtoothTrend", () => {
     expect(p.etaHighMs!).toBeGreaterThanOrEqual(8 * D);
   });
 
-  it("stays silent after a first drop until it repeats or a sixth of the window passes", () => {
+  it("makes no claim after a first drop until it repeats or a sixth of the window passes", () => {
     const m = new SawtoothTrend(7 * D);
     const s = m.allocate();
     const f = (t: number): number => (t < D ? 40 + (20 * t) / D : 30 + (20 * (t - D)) / D);
     let last = feed([m], [s], 0, D + 12 * H, 60 * S, f, 0.2);
     expect(m.resets(s)).toBe(1);
-    expect(m.predict(s, last, 100, 24 * H, 5)).toBeUndefined();
+    // Still learning: watched, but no ETA and no confidence, so nothing alerts.
+    expect(m.predict(s, last, 100, 24 * H, 5)).toMatchObject({ etaMs: null, etaLowMs: null, etaHighMs: null, confidence: 0 });
     last = feed([m], [s], last + 60 * S, D + 30 * H, 60 * S, f, 0.2, 2);
     const p = m.predict(s, last, 100, 24 * H, 5)!; // a one-off clean-up: a plain fill again
     expect(p.slopePerMs * D).toBeCloseTo(20, 0);

@@ -237,11 +237,35 @@ export class SawtoothTrend implements ForecastModel {
     const theta = threshold - lastV;
     if (env === null) {
       const span = lastT - this.segT0[slot]!;
-      if (seg === null || span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs) return undefined;
-      if (this.segByReset[slot] === 1 && span < LEARNING_SPAN_OF_WINDOW * this.windowMs) return undefined;
+      const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (this.segByReset[slot] === 1 && span < LEARNING_SPAN_OF_WINDOW * this.windowMs);
+      if (seg === null) return undefined;
+      if (learning) return this.learningForecast(slot, seg, uNow, horizonMs);
       return this.segmentForecast(slot, seg, uNow, uMax, theta, horizonMs);
     }
     return this.envelopeForecast(slot, seg, env, uNow, uMax, theta, horizonMs);
+  }
+
+  /**
+   * While the segment is too young to trust its slope: the series is watched, but no claim is
+   * made (no ETA, confidence 0), so nothing alerts and people see it is still learning.
+   */
+  private learningForecast(slot: number, f: SegmentFit, uNow: number, horizonMs: number): TrendForecast {
+    const lastV = this.lastV[slot]!;
+    return {
+      lastValue: lastV,
+      lastTimeMs: this.lastT[slot]!,
+      slopePerMs: f.slope,
+      fittedNow: lastV + f.level + f.slope * uNow,
+      forecastValue: lastV + f.level + f.slope * (uNow + horizonMs),
+      etaMs: null,
+      etaLowMs: null,
+      etaHighMs: null,
+      confidence: 0,
+      samples: this.count[slot]!,
+      effectiveSamples: f.neff,
+      scaleMs: this.lastT[slot]! - this.segT0[slot]!,
+      residualStd: f.residualStd,
+    };
   }
 
   /** Straight-line forecast from the current segment alone (no saw seen yet). */

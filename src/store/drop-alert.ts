@@ -1,0 +1,83 @@
+import type { Alert } from "../core/contracts.js";
+import { formatDuration } from "../core/duration.js";
+import { seriesKey } from "../core/point.js";
+
+/** Rule name of the alert raised when the store gives points up. */
+export const STORE_DROPS_RULE = "store_points_dropped";
+/** The alert resolves once no point was dropped for this long. */
+const QUIET_MS = 10 * 60_000;
+
+/**
+ * Turns the store's drop counters (points given up: buffer full, rejected by InfluxDB, ...) into
+ * a critical alert, so an overflow is never only a log line. Fires on the first new drop, stays
+ * firing while drops continue, resolves after ten quiet minutes.
+ */
+export class StoreDropWatch {
+  private lastTotal = 0;
+  private lastDropMs: number | null = null;
+  private alert: Alert | null = null;
+
+  constructor(private readonly host: string) {}
+
+  /** Takes the drop counters by reason; returns the alert if its state changed. */
+  evaluate(nowMs: number, dropped: Readonly<Record<string, number>>): Alert[] {
+    const total = Object.values(dropped).reduce((a, b) => a + b, 0);
+    const fresh = total - this.lastTotal;
+    this.lastTotal = total;
+    if (fresh > 0) {
+      this.lastDropMs = nowMs;
+      const firing = this.alert?.state === "firing";
+      this.alert = this.firing(nowMs, total, dropped, firing ? this.alert!.activeSinceMs : nowMs);
+      return firing ? [] : [this.alert];
+    }
+    if (this.alert?.state === "firing" && this.lastDropMs !== null && nowMs - this.lastDropMs >= QUIET_MS) {
+      this.alert = { ...this.alert, state: "resolved", resolvedAtMs: nowMs, summary: `the store has dropped no point for ${formatDuration(QUIET_MS)}` };
+      return [this.alert];
+    }
+    return [];
+  }
+
+  /** The alert while firing or recently resolved. */
+  alerts(): Alert[] {
+    return this.alert ? [this.alert] : [];
+  }
+
+  private firing(nowMs: number, total: number, dropped: Readonly<Record<string, number>>, sinceMs: number): Alert {
+    const tags = { host: this.host };
+    const series = seriesKey("ansai_internal", tags, "points_dropped");
+    const reasons = Object.entries(dropped)
+      .filter(([, n]) => n > 0)
+      .map(([reason, n]) => `${n} ${reason}`)
+      .join(", ");
+    return {
+      id: `${STORE_DROPS_RULE}:${series}`,
+      rule: STORE_DROPS_RULE,
+      severity: "critical",
+      state: "firing",
+      series,
+      tags,
+      activeSinceMs: sinceMs,
+      firedAtMs: nowMs,
+      resolvedAtMs: null,
+      summary: `ANSAI gave up ${total} points writing to its store (${reasons}): check that InfluxDB is up and accepts them, or raise store.influxdb.buffer.max_bytes`,
+      prediction: {
+        rule: STORE_DROPS_RULE,
+        model: "counter",
+        series,
+        measurement: "ansai_internal",
+        tags,
+        field: "points_dropped",
+        atMs: nowMs,
+        value: total,
+        threshold: 0,
+        slopePerS: 0,
+        etaMs: nowMs,
+        etaLowMs: nowMs,
+        etaHighMs: nowMs,
+        forecastValue: total,
+        confidence: 1,
+        samples: 0,
+      },
+    };
+  }
+}
