@@ -141,6 +141,11 @@ export interface Action {
    * approvals. Reads only; never changes anything. Without it the preview is `describe`.
    */
   preview?(alert: Alert, signal: AbortSignal): Promise<string[]>;
+  /**
+   * Why this alert cannot be acted on at all (e.g. its tag names no valid unit), or undefined.
+   * Asked before planning, so refused metric data never uses up limits or trips breakers.
+   */
+  refusal?(alert: Alert): string | undefined;
   run(alert: Alert, signal: AbortSignal): Promise<ActionResult>;
 }
 

@@ -178,6 +178,8 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
 
   /** The policy's decision, then the fleet's: a host waits while others of its group are healed. */
   function decide(run: Run): Decision {
+    const refused = run.binding.action.refusal?.(run.alert);
+    if (refused !== undefined) return { run: false, reason: "not_allowed", detail: refused };
     const decision = policy.decide(planOf(run), clock.nowMs());
     if (!decision.run) return decision;
     return fleet.decide(run.runId, run.alert) ?? decision;

@@ -113,13 +113,15 @@ describe("hostile tag values reach no shell (built CLI, real actions)", () => {
     const execPlanned = records.filter((r) => r.action === "record-env" && r.kind === "planned");
     for (const r of execPlanned) expect(r.kind === "planned" && r.command).toBe(`exec ${JSON.stringify([process.execPath, recorder, execOut])} (timeout 20000 ms)`);
 
-    // restart: each hostile unit name refused and journalled; only the control reached "systemctl", as one argv item.
-    const restarts = records.filter((r): r is Finished => r.action === "restart-from-tag" && r.kind === "finished");
-    expect(restarts).toHaveLength(series.length);
+    // restart: each hostile unit name refused before planning a run (so it uses up no limit and trips
+    // no breaker) and journalled; only the control reached "systemctl", as one argv item.
+    const refused = records.filter((r) => r.action === "restart-from-tag" && r.kind === "suppressed");
     for (const v of HOSTILE) {
-      const rec = restarts.find((r) => r.target === `unit:${v}`);
-      expect(rec, `no finished record for unit ${JSON.stringify(v)}`).toMatchObject({ ok: false, error: `tag unit=${JSON.stringify(v)} is not a valid systemd unit name; nothing was run` });
+      const rec = refused.find((r) => r.target === `unit:${v}`);
+      expect(rec, `no suppressed record for unit ${JSON.stringify(v)}`).toMatchObject({ reason: "not_allowed", detail: `tag unit=${JSON.stringify(v)} is not a valid systemd unit name; nothing was run` });
     }
+    const restarts = records.filter((r): r is Finished => r.action === "restart-from-tag" && r.kind === "finished");
+    expect(restarts).toHaveLength(1);
     expect(restarts.find((r) => r.target === "unit:app.service")).toMatchObject({ ok: true, exitCode: 0 });
     expect(readFileSync(systemctlLog, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[])).toEqual([["restart", "--", "app.service"]]);
 

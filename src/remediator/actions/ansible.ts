@@ -217,6 +217,10 @@ export function createAnsibleAction(config: AnsibleActionConfig, deps: AnsibleAc
         `with extra var ${RESERVED_VAR} (not templated) = ${JSON.stringify(ansibleContext(alert))}`,
       ]);
     },
+    refusal: (alert) => {
+      const limit = limitFor(config.limit_from_tag, alert);
+      return limit.ok ? undefined : limit.error;
+    },
     run,
   };
 }

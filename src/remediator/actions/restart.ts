@@ -157,6 +157,10 @@ function unitAction(config: RestartActionConfig, baseEnv: RestartActionDeps["bas
       return `unit:${r.ok ? r.name : (tagValue(alert, config.unit_from_tag) ?? "")}`;
     },
     preview: (alert) => Promise.resolve([describe(alert)]),
+    refusal: (alert) => {
+      const r = resolve(alert);
+      return r.ok ? undefined : r.error;
+    },
     async run(alert, signal) {
       const started = Date.now();
       const r = resolve(alert);
@@ -185,6 +189,10 @@ function containerAction(config: RestartActionConfig, timeoutMs: number): Action
       return `container:${r.ok ? r.name : (tagValue(alert, config.container_from_tag) ?? "")}`;
     },
     preview: (alert) => Promise.resolve([describe(alert)]),
+    refusal: (alert) => {
+      const r = resolve(alert);
+      return r.ok ? undefined : r.error;
+    },
     async run(alert, signal) {
       const started = Date.now();
       const r = resolve(alert);
