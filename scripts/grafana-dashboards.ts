@@ -354,15 +354,15 @@ function hostDetail(): DashboardSpec {
       {
         title: "Disk used, with forecast",
         type: "timeseries",
-        description: "Each mount's used_percent (solid) and, dashed, ANSAI's forecast of the value at each rule's horizon (ansai_prediction.forecast_value).",
+        description: "Each mount's used_percent (solid) and, dashed, ANSAI's forecast of the value at each rule's horizon with its band (ansai_prediction forecast_value, forecast_low, forecast_high).",
         w: 24,
         h: 10,
         unit: "percent",
         targets: [
           { query: `SELECT mean("used_percent") FROM "disk" WHERE $timeFilter AND ${HOST} AND ${PATH} GROUP BY time($__interval), "host", "path" fill(null)`, alias: "$tag_host $tag_path" },
           {
-            query: `SELECT last("forecast_value") FROM ${PREDICTION} WHERE $timeFilter AND ${HOST} AND ${PATH} AND ${DISK_FORECAST} GROUP BY time($__interval), "host", "path", "rule" fill(null)`,
-            alias: "$tag_host $tag_path forecast ($tag_rule)",
+            query: `SELECT last("forecast_value") AS "forecast", last("forecast_low") AS "forecast low", last("forecast_high") AS "forecast high" FROM ${PREDICTION} WHERE $timeFilter AND ${HOST} AND ${PATH} AND ${DISK_FORECAST} GROUP BY time($__interval), "host", "path", "rule" fill(null)`,
+            alias: "$tag_host $tag_path $col ($tag_rule)",
           },
         ],
         fieldConfig: {
@@ -397,15 +397,15 @@ function hostDetail(): DashboardSpec {
       {
         title: "Biggest processes: RSS, with forecast",
         type: "timeseries",
-        description: "Resident memory of the watched processes (solid) and, dashed, ANSAI's forecast of each at its rule's horizon.",
+        description: "Resident memory of the watched processes (solid) and, dashed, ANSAI's forecast of each at its rule's horizon with its band.",
         w: 24,
         h: 10,
         unit: "bytes",
         targets: [
           { query: `SELECT max("memory_rss") FROM "procstat" WHERE $timeFilter AND ${HOST} GROUP BY time($__interval), "host", "process_name", "pid" fill(null)`, alias: "$tag_process_name ($tag_pid)" },
           {
-            query: `SELECT last("forecast_value") FROM ${PREDICTION} WHERE $timeFilter AND ${HOST} AND ${RSS_FORECAST} GROUP BY time($__interval), "host", "process_name", "pid", "rule" fill(null)`,
-            alias: "$tag_process_name ($tag_pid) forecast ($tag_rule)",
+            query: `SELECT last("forecast_value") AS "forecast", last("forecast_low") AS "forecast low", last("forecast_high") AS "forecast high" FROM ${PREDICTION} WHERE $timeFilter AND ${HOST} AND ${RSS_FORECAST} GROUP BY time($__interval), "host", "process_name", "pid", "rule" fill(null)`,
+            alias: "$tag_process_name ($tag_pid) $col ($tag_rule)",
           },
         ],
         fieldConfig: { defaults: {}, overrides: [dashedByName(".*forecast.*")] },

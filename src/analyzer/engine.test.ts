@@ -174,6 +174,20 @@ describe("createAnalyzer", () => {
     });
   });
 
+  it("gives each forecast a band at the horizon that holds the forecast and widens with the ETA range", () => {
+    const rule: RuleSpec = { ...defaultRules[1]!, model: "linear_trend", name: "band", horizonMs: 60 * MIN, forMs: 0, windowMs: 60 * MIN };
+    const a = createAnalyzer({ rules: [rule], log });
+    const rand = seededRandom(3);
+    for (let i = 0; i < 120; i++) a.write([disk(T0 + i * 10 * S, 20 + i * 0.1 + 0.05 * gaussian(rand))]);
+    const p = a.evaluate(T0 + 119 * 10 * S).predictions[0]!;
+    expect(p.forecastLow!).toBeLessThan(p.forecastValue);
+    expect(p.forecastHigh!).toBeGreaterThan(p.forecastValue);
+    // 0.6 %/min for an hour: about 36 % more; the band is a few percent wide, not more.
+    expect(p.forecastValue - p.value).toBeGreaterThan(30);
+    expect(p.forecastHigh! - p.forecastLow!).toBeLessThan(10);
+    expect(predictionToPoint(p).fields).toMatchObject({ forecast_low: p.forecastLow, forecast_high: p.forecastHigh });
+  });
+
   it("makes no prediction while a field threshold is unknown", () => {
     const a = createAnalyzer({ rules: defaultRules, log });
     for (let i = 0; i < 30; i++) {

@@ -395,6 +395,7 @@ function toPrediction(
     etaLowMs: fc.etaLowMs,
     etaHighMs: fc.etaHighMs,
     forecastValue: fc.forecastValue,
+    ...forecastBand(fc, threshold, nowMs, rule.compiled.spec.horizonMs),
     confidence: fc.confidence,
     samples: fc.samples,
     ...(fc.score === undefined ? {} : { score: fc.score }),
@@ -451,6 +452,19 @@ function createMetrics(registry: Registry, seriesCount: () => number): Metrics {
 }
 
 /**
+ * The forecast's band at the horizon, for charts: through the ETA bounds (the steepest and the
+ * flattest plausible line to the threshold), else ± 2 residual σ. Always contains the forecast.
+ */
+function forecastBand(fc: TrendForecast, threshold: number, nowMs: number, horizonMs: number): { forecastLow: number; forecastHigh: number } {
+  const at = (etaMs: number | null): number | undefined =>
+    etaMs !== null && etaMs > nowMs ? fc.fittedNow + ((threshold - fc.fittedNow) * horizonMs) / (etaMs - nowMs) : undefined;
+  const spread = 2 * (Number.isFinite(fc.residualStd) ? fc.residualStd : 0);
+  const fast = at(fc.etaLowMs) ?? fc.forecastValue + spread * Math.sign(threshold - fc.fittedNow || 1);
+  const slow = at(fc.etaHighMs) ?? fc.forecastValue - spread * Math.sign(threshold - fc.fittedNow || 1);
+  return { forecastLow: Math.min(fast, slow, fc.forecastValue), forecastHigh: Math.max(fast, slow, fc.forecastValue) };
+}
+
+/**
  * A prediction as a point for the store: measurement `ansai_prediction`, the source tags plus
  * rule/model/source_measurement/source_field, ETAs as seconds from `atMs` (omitted when null).
  */
@@ -461,6 +475,8 @@ export function predictionToPoint(p: Prediction): Point {
   if (p.etaHighMs !== null) fields.eta_high_s = (p.etaHighMs - p.atMs) / 1000;
   fields.slope_per_s = p.slopePerS;
   fields.forecast_value = p.forecastValue;
+  if (p.forecastLow !== undefined) fields.forecast_low = p.forecastLow;
+  if (p.forecastHigh !== undefined) fields.forecast_high = p.forecastHigh;
   fields.confidence = p.confidence;
   fields.threshold = p.threshold;
   fields.value = p.value;

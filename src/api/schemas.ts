@@ -25,6 +25,8 @@ export const predictionSchema = z
     etaLowMs: z.number().nullable().describe("Earliest plausible time (epoch ms) from the prediction interval."),
     etaHighMs: z.number().nullable().describe("Latest plausible time (epoch ms); null when the interval does not bound it."),
     forecastValue: z.number().describe("Forecast value at the rule's horizon."),
+    forecastLow: z.number().optional().describe("Low edge of the forecast's band at the horizon."),
+    forecastHigh: z.number().optional().describe("High edge of the forecast's band at the horizon."),
     confidence: z.number().describe("0..1: how sure the model is that the series trends toward the threshold."),
     samples: z.number().int(),
     score: z.number().optional().describe("Anomaly score of the latest sample (σ above the learned baseline), for anomaly rules."),

@@ -87,6 +87,12 @@ export interface Prediction {
   etaHighMs: number | null;
   /** Trend's forecast value at the rule's horizon. */
   forecastValue: number;
+  /**
+   * The band around `forecastValue` at the horizon: the lines that reach the threshold at
+   * eta_low and eta_high, or ± 2 residual σ when the trend does not get there.
+   */
+  forecastLow?: number;
+  forecastHigh?: number;
   /** 0..1: how sure the model is that the series really trends toward the threshold. */
   confidence: number;
   samples: number;

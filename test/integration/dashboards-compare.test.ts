@@ -49,7 +49,7 @@ function hostPoints(): Point[] {
         points.push({
           measurement: "ansai_prediction",
           tags: { host, process_name, pid, rule: "process_memory_leak", model: "leak_detector", source_measurement: "procstat", source_field: "memory_rss" },
-          fields: { eta_s: 7200 - i, eta_low_s: 6000 - i, eta_high_s: 9000 - i, slope_per_s: 1000 + pi, forecast_value: 1.5e9, confidence: 0.99, threshold: 2 ** 31, value: 1e9 + i * 6e4 },
+          fields: { eta_s: 7200 - i, eta_low_s: 6000 - i, eta_high_s: 9000 - i, slope_per_s: 1000 + pi, forecast_value: 1.5e9, forecast_low: 1.3e9, forecast_high: 1.8e9, confidence: 0.99, threshold: 2 ** 31, value: 1e9 + i * 6e4 },
           timeMs: t,
         });
       }
@@ -57,7 +57,7 @@ function hostPoints(): Point[] {
         points.push({
           measurement: "ansai_prediction",
           tags: { host, path, device: "sda1", fstype: "ext4", rule: "disk_full_24h", model: "sawtooth_trend", source_measurement: "disk", source_field: "used_percent" },
-          fields: { eta_s: 50_000 - 60 * i, eta_low_s: 40_000 - 60 * i, eta_high_s: 60_000 - 60 * i, slope_per_s: 0.0005, forecast_value: 90 + hi, confidence: 0.97, threshold: 100, value: 60 + i / 100 },
+          fields: { eta_s: 50_000 - 60 * i, eta_low_s: 40_000 - 60 * i, eta_high_s: 60_000 - 60 * i, slope_per_s: 0.0005, forecast_value: 90 + hi, forecast_low: 85 + hi, forecast_high: 96 + hi, confidence: 0.97, threshold: 100, value: 60 + i / 100 },
           timeMs: t,
         });
       }
