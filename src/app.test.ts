@@ -34,6 +34,8 @@ describe("app", () => {
       data_dir: dataDir,
       api: { port: 0 },
       collectors: { disk: { enabled: false }, procstat: { enabled: false } },
+      // The default 24 h disk warning alerts after a day of history; this one from the first hour.
+      analyzer: { rules: [{ name: "disk_full_24h", measurement: "disk", field: "used_percent", model: "sawtooth_trend", threshold: 100, horizon: "24h", window: "3d", for: "1h" }] },
     });
     app = await startApp({ config, cwd: dataDir, log, version: "test", env: process.env });
     // The first evaluation runs a moment after the first collection pass.

@@ -44,8 +44,8 @@ function certRule(name: string, severity: Severity, horizonMs: number): RuleSpec
  * hour; the 4 h critical weighs 6 h, so a disk filling in an hour or two on a new host is still
  * caught. In `bench/prometheus-quality.ts` a plain 6 h linear trend fired on every busy day.
  */
-function diskRule(name: string, severity: Severity, field: string, horizonMs: number, forMs: number, summary: string, windowMs: number): RuleSpec {
-  return { ...fullRule(name, severity, "disk", field, horizonMs, forMs, summary, windowMs), model: "sawtooth_trend" };
+function diskRule(name: string, severity: Severity, field: string, horizonMs: number, forMs: number, summary: string, windowMs: number, minHistoryMs = 0): RuleSpec {
+  return { ...fullRule(name, severity, "disk", field, horizonMs, forMs, summary, windowMs), model: "sawtooth_trend", minHistoryMs };
 }
 
 const DISK = `{{tags.path}} on {{tags.host}} full in {{eta}} ${RANGE}`;
@@ -53,9 +53,9 @@ const INODES = `{{tags.path}} on {{tags.host}} out of inodes in {{eta}} ${RANGE}
 
 /** Rules that run with no configuration. Names follow Telegraf's measurements and fields. */
 export const defaultRules: RuleSpec[] = [
-  diskRule("disk_full_24h", "warning", "used_percent", 24 * HOUR_MS, HOUR_MS, DISK, 3 * DAY_MS),
+  diskRule("disk_full_24h", "warning", "used_percent", 24 * HOUR_MS, HOUR_MS, DISK, 3 * DAY_MS, DAY_MS),
   diskRule("disk_full_4h", "critical", "used_percent", 4 * HOUR_MS, 30 * MINUTE_MS, DISK, 6 * HOUR_MS),
-  diskRule("disk_inodes_24h", "warning", "inodes_used_percent", 24 * HOUR_MS, HOUR_MS, INODES, 3 * DAY_MS),
+  diskRule("disk_inodes_24h", "warning", "inodes_used_percent", 24 * HOUR_MS, HOUR_MS, INODES, 3 * DAY_MS, DAY_MS),
   diskRule("disk_inodes_4h", "critical", "inodes_used_percent", 4 * HOUR_MS, 30 * MINUTE_MS, INODES, 6 * HOUR_MS),
   {
     name: "process_memory_limit",

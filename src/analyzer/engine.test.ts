@@ -188,6 +188,21 @@ describe("createAnalyzer", () => {
     expect(predictionToPoint(p).fields).toMatchObject({ forecast_low: p.forecastLow, forecast_high: p.forecastHigh });
   });
 
+  it("forecasts a young series but lets it alert only after min_history", () => {
+    const rule: RuleSpec = { ...defaultRules[1]!, model: "linear_trend", name: "aged", horizonMs: 24 * 60 * MIN, forMs: 0, windowMs: 60 * MIN, minHistoryMs: 30 * MIN };
+    const a = createAnalyzer({ rules: [rule], log });
+    const states: string[] = [];
+    for (let i = 0; i <= 240; i++) {
+      const t = T0 + i * 10 * S;
+      a.write([disk(t, 50 + i * 0.05)]);
+      const { predictions, transitions } = a.evaluate(t);
+      if (i === 100) expect(predictions[0]?.etaMs).not.toBeNull();
+      states.push(...transitions.map((x) => `${(t - T0) / MIN} ${x.state}`));
+    }
+    // Filling from the start, but firing only once the series is 30 minutes old.
+    expect(states).toEqual(["30 firing"]);
+  });
+
   it("makes no prediction while a field threshold is unknown", () => {
     const a = createAnalyzer({ rules: defaultRules, log });
     for (let i = 0; i < 30; i++) {

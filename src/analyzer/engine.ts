@@ -105,6 +105,8 @@ interface FieldRoute {
 
 type PointRoute = readonly FieldRoute[];
 const NO_ROUTE: PointRoute = Object.freeze([]);
+/** The condition of a series younger than its rule's min_history: never active. */
+const NOT_YET = Object.freeze({ active: false, keepFiring: false });
 
 interface Metrics {
   samples: Counter;
@@ -296,7 +298,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       b.prediction = prediction ?? null;
       if (prediction) predictions.push(prediction);
       const prev = b.lifecycle;
-      const next = stepAlert(prev, alertCondition(prediction, nowMs, spec.horizonMs, spec.minConfidence), nowMs, timing);
+      const young = spec.minHistoryMs !== undefined && nowMs - b.entry.createdMs < spec.minHistoryMs;
+      const condition = young ? NOT_YET : alertCondition(prediction, nowMs, spec.horizonMs, spec.minConfidence);
+      const next = stepAlert(prev, condition, nowMs, timing);
       b.lifecycle = next;
       if (next.phase === "inactive") {
         if (b.alert) {

@@ -31,6 +31,11 @@ export interface RuleSpec {
   keepFiringForMs?: number;
   /** Predictions less sure than this (0..1) that the series trends to the threshold do not alert. Default 0. */
   minConfidence?: number;
+  /**
+   * A series alerts only once it has this much history (ms; default 0). Forecasts are still made
+   * and shown. A 24 h warning on a host installed an hour ago mostly sees part of a daily cycle.
+   */
+  minHistoryMs?: number;
   /** The model's window (ms). */
   windowMs: number;
   /** No prediction before this many samples. */

@@ -15,6 +15,7 @@ export function effectiveRules(config: Config): RuleSpec[] {
     forMs: durationMs(r.for),
     keepFiringForMs: durationMs(r.keep_firing_for),
     minConfidence: r.min_confidence,
+    minHistoryMs: durationMs(r.min_history),
     windowMs: durationMs(r.window),
     minSamples: r.min_samples,
     summary: r.summary,

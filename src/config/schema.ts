@@ -56,6 +56,9 @@ const rule = z.strictObject({
   keep_firing_for: duration.default("0s").describe("How long a firing alert stays firing after its prediction stops holding (avoids flapping)."),
   min_confidence: z.number().min(0).max(1).default(0).describe("Ignore predictions less sure than this (0..1) that the series really trends toward the threshold."),
   window: duration.default("6h").describe("How much history the trend model weighs."),
+  min_history: duration
+    .default("0s")
+    .describe("A series alerts only once it has this much history; forecasts are shown before. E.g. 24h for a 24 h warning, so a new host does not alert on part of a daily cycle."),
   min_samples: z.number().int().min(3).default(5).describe("No prediction before this many samples."),
   severity: severity.default("warning").describe("info, warning or critical; notifiers pass it on."),
   summary: z

@@ -4,7 +4,8 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { createParsePool } from "../../collector/ingest/parse-pool.js";
 import type { Point } from "../../core/point.js";
 import { hashToken, registerIdentify, registerScopeEnforcement, type ApiToken } from "../auth.js";
 import { registerWriteRoutes, type WriteDeps } from "./write.js";
@@ -407,5 +408,57 @@ describe("the official InfluxDB client over a real socket", () => {
       fields: { note: 'said "hi"\nthen \\left', inodes: 9_007_199_254_740_988, free: 45, ok: false, used_percent: 13.25 },
       timeMs: t0 + 3,
     });
+  });
+});
+
+describe("parsing in worker threads", () => {
+  // One pool for the block: every body goes to a worker, however small.
+  const pool = createParsePool({ workers: 2, minWorkerBytes: 0 });
+  afterAll(() => pool.close());
+
+  const CASES: Array<[string, string, string]> = [
+    ["every line good", "/api/v2/write?precision=ms", "cpu,host=a u=1.5,s=2 1000\ncpu,host=a u=2.5,s=3 2000\nmem,host=a used=3i 1000\n"],
+    ["a partial write", "/api/v2/write?precision=s", "ok v=1 10\nbad\nok v=2 20\nm v=1.2.3\n"],
+    ["strings, booleans and a string over two lines", "/write?precision=s", 'm,h=a s="x\ny",b=t,n=1 1\nm,h=a s="z",b=f,n=2 2\n'],
+    ["precision h on /write", "/write?precision=h", "m,h=a v=1 1\nm,h=a v=2 2\n"],
+  ];
+
+  it.each(CASES)("%s: the same answer and points as parsing inline", async (_name, url, payload) => {
+    const inline = build({ parser: createParsePool({ workers: 0 }) });
+    const threaded = build({ parser: pool });
+    for (let i = 0; i < 2; i++) {
+      const a = await inline.app.inject({ method: "POST", url, headers: text, payload });
+      const b = await threaded.app.inject({ method: "POST", url, headers: text, payload });
+      expect(b.statusCode).toBe(a.statusCode);
+      expect(b.body).toBe(a.body);
+    }
+    expect(threaded.batches).toEqual(inline.batches);
+    expect(threaded.batches.flat().length).toBeGreaterThan(0);
+  });
+
+  it("applies the line limits and counts them in the metrics", async () => {
+    const { app, registry, batches } = build({ parser: pool }, { lineProtocol: { maxTagsPerPoint: 1 } });
+    const res = await app.inject({ method: "POST", url: "/api/v2/write?precision=s", headers: text, payload: "m,a=1 v=1 1\nm,a=1,b=2 v=1 1\nm,a=1 v=2 2\n" });
+    expect(res.json()).toEqual({ code: "invalid", message: "partial write: more than 1 tags (line 2, column 7); dropped 1 of 3 lines" });
+    expect(batches.flat().map((p) => p.fields.v)).toEqual([1, 2]);
+    expect(await registry.getSingleMetricAsString("ansai_ingest_lines_rejected_total")).toContain('reason="line_limit"} 1');
+  });
+
+  it("keeps one frozen tags object per series across requests and workers", async () => {
+    const { app, batches } = build({ parser: pool });
+    const payload = "cpu,host=a u=1 1\ncpu,host=a u=2 2\n";
+    await Promise.all([1, 2, 3, 4].map(() => app.inject({ method: "POST", url: "/api/v2/write?precision=s", headers: text, payload })));
+    const tags = new Set(batches.flat().map((p) => p.tags));
+    expect(tags.size).toBe(1);
+    expect(Object.isFrozen([...tags][0])).toBe(true);
+  });
+
+  it("answers 500 and keeps nothing when the parser fails", async () => {
+    const failing = { parse: () => Promise.reject(new Error("worker died")), close: async () => {} };
+    const { app, batches } = build({ parser: failing });
+    const res = await app.inject({ method: "POST", url: "/api/v2/write", headers: text, payload: "m v=1" });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toEqual({ code: "internal error", message: "writing the points failed; see the server log" });
+    expect(batches).toEqual([]);
   });
 });

@@ -10,13 +10,8 @@ import type { Clock } from "../../core/contracts.js";
 import { ownString, type Point } from "../../core/point.js";
 import { ApiError } from "../problem.js";
 import { influxErrorSchema } from "../schemas.js";
-import {
-  createSeriesCache,
-  parseLineProtocol,
-  type LineError,
-  type LineProtocolLimits,
-  type Precision,
-} from "../../collector/ingest/line-protocol.js";
+import { type LineError, type LineProtocolLimits, type Precision } from "../../collector/ingest/line-protocol.js";
+import { createParsePool, type LineProtocolParser } from "../../collector/ingest/parse-pool.js";
 
 /** What the InfluxDB-compatible write endpoints need. */
 export interface WriteDeps {
@@ -39,6 +34,11 @@ export interface WriteDeps {
     /** Per-line limits; defaults from the parser. */
     lineProtocol?: Partial<LineProtocolLimits>;
   };
+  /**
+   * Parses the bodies; default: a pool of worker threads made for these routes and stopped with
+   * the server (large bodies are parsed beside the main thread). Tests pass one to share it.
+   */
+  parser?: LineProtocolParser;
 }
 
 /** Series hashes kept across all hosts before the oldest hosts are forgotten (about 16 MB at most). */
@@ -102,9 +102,10 @@ const INFLUX_CODES: Readonly<Record<number, string>> = {
 export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void {
   const metrics = ingestMetrics(deps.registry);
   const limiter = createSeriesLimiter(deps.limits.maxSeriesPerHost, MAX_TRACKED_SERIES);
-  // Across requests a series keeps one measurement string and one frozen tags object, which the
-  // store, the analyzer and the limiter use to find it by identity instead of building its key.
-  const seriesCache = createSeriesCache();
+  // Across requests a series keeps one measurement string and one frozen tags object (the parser
+  // keeps them), which the store, the analyzer and the limiter find by identity, not by key.
+  const parser = deps.parser ?? createParsePool();
+  if (deps.parser === undefined) app.addHook("onClose", () => parser.close());
   const log = deps.log.child({ component: "api", route: "write" });
 
   void app.register(async (scope) => {
@@ -131,12 +132,7 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
       if (precision === undefined) throw new InfluxError(400, "invalid", `invalid precision ${JSON.stringify(raw)}: use one of ${names}`);
       const body = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
       metrics.bytes.inc(body.length);
-      const parsed = parseLineProtocol(body.toString("utf8"), {
-        precision,
-        defaultTimeMs: deps.clock.nowMs(),
-        limits: deps.limits.lineProtocol,
-        seriesCache,
-      });
+      const parsed = await parser.parse(body, { precision, defaultTimeMs: deps.clock.nowMs(), limits: deps.limits.lineProtocol });
       const { kept, dropped, overHost } = limiter.admit(parsed.points);
       const values = countValues(kept);
       // No await between the last check and the sink, so concurrent requests cannot overshoot.
