@@ -36,6 +36,12 @@ const DEFAULT_RESET_FACTOR = 8;
 const STEP_CLIP = 4;
 /** Weight of a new step in the typical-step average (≈ the last 64 steps). */
 const STEP_ALPHA = 1 / 64;
+/**
+ * The envelope weighs at most this many latest finished cycles: a daily saw in a 3-day window has
+ * 3, while a noisy series whose dips read as resets can fill the whole ring, and the pooled
+ * Theil–Sen over all its pairs (O(n²) per forecast) would dominate evaluation.
+ */
+const ENVELOPE_CYCLES = 12;
 /** Resets needed (in the window) before the envelope is trusted. */
 const MIN_RESETS = 2;
 /** A cycle running this many typical lengths without a reset is over: the saw has stopped. */
@@ -433,7 +439,7 @@ export class SawtoothTrend implements ForecastModel {
     let cycles = 0;
     // Cycle lengths and rises of full cycles go to the two halves of tmp.
     const half = SEGMENTS + 1;
-    for (let h = Math.max(0, finished - SEGMENTS); h < finished; h++) {
+    for (let h = Math.max(0, finished - Math.min(SEGMENTS, ENVELOPE_CYCLES)); h < finished; h++) {
       const i = slot * SEGMENTS + (h % SEGMENTS);
       if (this.fEnd[i]! < since) continue;
       const byReset = this.fByReset[i] === 1;
