@@ -75,3 +75,28 @@ describe("the agent's job loop", () => {
     expect(readdirSync(dir).filter((f) => f.startsWith("tmp."))).toHaveLength(1);
   });
 });
+
+describe("a job past its deadline", () => {
+  it("is stopped at the deadline, so a retry the server starts after giving up never runs beside it", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "ansai-agent-jobs-"));
+    const port = await freePort();
+    const jobs = new JobQueue({ clock: systemClock, log, timeoutMs: 1_500 });
+    const app = Fastify({ logger: false });
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
+    registerProblemHandlers(app, log);
+    registerAgentJobRoutes(app, { agents: new AgentRegistry([{ name: "web-01", token: TOKEN, labels: {} }], 60_000, 0), jobs, remediator: { storm: () => undefined, resume: () => false }, log });
+    await app.listen({ host: "127.0.0.1", port });
+    const remediation = remediationConfigSchema.parse({ enabled: true, actions: [{ name: "slow", on: { rule: "process_memory_limit" }, type: "exec", argv: ["sleep", "60"] }] });
+    const worker = startAgentJobs({ serverUrl: `http://127.0.0.1:${port}`, token: TOKEN, name: "web-01", remediation, env: process.env, dataDir: dir, clock: systemClock, log, waitMs: 1_000, maxBackoffMs: 500 });
+    try {
+      // Nobody calls jobs.tick here: the job settles only when the agent reports, which it must do at the deadline.
+      const result = await jobs.submit("web-01", { runId: "slow", action: "slow", alert: testAlert({ host: "web-01" }), attempt: 1 }, new AbortController().signal);
+      expect(result.ok).toBe(false);
+      expect(result.error).toMatch(/deadline/);
+    } finally {
+      await worker.stop();
+      await app.close();
+    }
+  }, 30_000);
+});

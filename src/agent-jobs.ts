@@ -106,8 +106,13 @@ export function startAgentJobs(opts: AgentJobsOptions): AgentJobs {
     const own = actions.get(job.action);
     if (own === undefined) throw new Error(`no action ${job.action}`);
     log.warn({ job: job.id, action: job.action, alert: job.alert.id, attempt: job.attempt, command: own.action.describe(job.alert) }, "running action for the server");
+    // At the deadline the server records the run as failed and may retry or escalate: stop this
+    // attempt then, so it never runs beside the next one.
+    const deadline = AbortSignal.timeout(Math.max(0, job.deadlineMs - opts.clock.nowMs()));
     try {
-      return await own.action.run(job.alert, stopper.signal);
+      const result = await own.action.run(job.alert, AbortSignal.any([stopper.signal, deadline]));
+      if (!deadline.aborted || result.ok) return result;
+      return { ...result, error: `stopped at the job's deadline (the server's remediation.fleet.job_timeout): ${result.error ?? "killed"}` };
     } catch (err) {
       return { ok: false, exitCode: null, durationMs: 0, outputTail: "", error: `the action threw: ${(err as Error).message}` };
     }

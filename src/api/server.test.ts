@@ -259,6 +259,13 @@ describe("rate limits", () => {
     expect((await app.inject({ url: "/api/v1/alerts", headers: bearer("guess-2") })).statusCode).toBe(429);
   });
 
+  it("limits guessed agent tokens per client address, not per guess", async () => {
+    const app = build({ tokens: CONFIGURED, rateLimit: { max: 2, windowMs: 60_000 } });
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await app.inject({ url: "/api/v1/agents/a1/jobs?wait=0s", headers: { authorization: `Token guess-${i}` } })).statusCode);
+    expect(codes).toEqual([401, 401, 429, 429]);
+  });
+
   it("does not limit ingest with a valid write token, and answers the others in InfluxDB's shape", async () => {
     const app = build({ tokens: CONFIGURED, rateLimit: { max: 1, windowMs: 60_000 } });
     const write = (token: string) => app.inject({ method: "POST", url: "/api/v2/write", headers: { ...bearer(token), "content-type": "text/plain" }, payload: "m v=1" });

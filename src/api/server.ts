@@ -82,7 +82,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   if (security.corsOrigins.length > 0) {
     void app.register(fastifyCors, { origin: [...security.corsOrigins], credentials: false, allowedHeaders: ["authorization", "content-type", "content-encoding"] });
   }
-  if (security.rateLimit.max > 0) void app.register(fastifyRateLimit, rateLimitOptions(security));
+  if (security.rateLimit.max > 0) void app.register(fastifyRateLimit, rateLimitOptions(security, deps.agentPush.agents));
   registerOpenApi(app);
   app.after((err) => {
     if (err) throw err;
@@ -119,7 +119,7 @@ function legacySecurity(writeTokens: readonly { name: string; token: string }[])
  * /ping are never limited, nor is ingest with a valid write token: a fleet of Telegrafs shares
  * one token, and ingest has backpressure and size limits of its own.
  */
-function rateLimitOptions(security: ApiSecurity): Parameters<typeof fastifyRateLimit>[1] {
+function rateLimitOptions(security: ApiSecurity, agents: Pick<AgentRouteDeps["agents"], "authenticate">): Parameters<typeof fastifyRateLimit>[1] {
   const window = formatDuration(security.rateLimit.windowMs);
   return {
     max: security.rateLimit.max,
@@ -130,8 +130,10 @@ function rateLimitOptions(security: ApiSecurity): Parameters<typeof fastifyRateL
     },
     keyGenerator: (req: FastifyRequest) => {
       if (req.principal !== null) return `token:${req.principal.name}`;
+      // Only a real agent's token earns its own bucket: random guesses share their address's.
       const token = req.routeOptions.config.scope === "agent" ? requestToken(req) : undefined;
-      return token === undefined ? `ip:${req.ip}` : `agent:${hashToken(token).slice(0, 16)}`;
+      const agent = token === undefined ? undefined : agents.authenticate(token);
+      return agent === undefined ? `ip:${req.ip}` : `agent:${agent.name}`;
     },
     errorResponseBuilder: (_req, context) =>
       new ApiError(

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Alert, Clock } from "../core/contracts.js";
 import { remediationConfigSchema } from "./config.js";
-import { agentDirectory, createFleetExecutor, type AgentLike } from "./fleet.js";
+import { agentDirectory, createFleetExecutor, localExecutor, type AgentLike } from "./fleet.js";
 import { JobQueue } from "./jobs.js";
 import { Journal, type JournalRecord } from "./journal.js";
 import { createRemediator, type Remediator } from "./remediator.js";
@@ -39,7 +39,8 @@ interface Fleet {
 }
 
 /** The remediator with the fleet executor: the test plays the agents through the real job queue. */
-function fleet(remediation: Record<string, unknown>): Fleet {
+/** `runHere`: every run executes in this process (storm tests: hosts without agents). */
+function fleet(remediation: Record<string, unknown>, runHere = false): Fleet {
   const dir = mkdtempSync(path.join(TMP, "ansai-fleet-"));
   const clock = simulatedClock();
   const config = remediationConfigSchema.parse(remediation);
@@ -49,7 +50,7 @@ function fleet(remediation: Record<string, unknown>): Fleet {
   const raised: Alert[] = [];
   const remediator = createRemediator({
     config, journal, clock, log, env: process.env, dataDir: dir, host: "server", raise: (a) => raised.push(a),
-    executor: createFleetExecutor({ jobs, agents: directory, host: "server" }),
+    executor: runHere ? localExecutor : createFleetExecutor({ jobs, agents: directory, host: "server" }),
     groupOf: directory.groupOf,
   });
   return {
@@ -144,7 +145,7 @@ describe("storms: many hosts firing at once ask a person", () => {
   const hosts = (n: number, from = 0): string[] => Array.from({ length: n }, (_, i) => `host-${String(i + from).padStart(2, "0")}`);
 
   it("pauses automatic actions, raises remediation_storm once, and resumes on request", async () => {
-    const f = fleet(enabled({ fleet: { storm: { hosts: 3, window: "5m" } } }));
+    const f = fleet(enabled({ fleet: { storm: { hosts: 3, window: "5m" } } }), true);
     f.remediator.handle(hosts(5).map((h) => alertOn(h)));
     await f.remediator.idle();
     // Two hosts before the storm ran; from the third on, each run waits for a person.
@@ -174,7 +175,7 @@ describe("storms: many hosts firing at once ask a person", () => {
   });
 
   it("ends by itself once fewer hosts fire for a whole window", () => {
-    const f = fleet(enabled({ fleet: { storm: { hosts: 3, window: "5m" } } }));
+    const f = fleet(enabled({ fleet: { storm: { hosts: 3, window: "5m" } } }), true);
     f.remediator.handle(hosts(3).map((h) => alertOn(h)));
     expect(f.remediator.storm()).toBeDefined();
     f.clock.advance(6 * MIN);
@@ -187,7 +188,7 @@ describe("storms: many hosts firing at once ask a person", () => {
   });
 
   it("counts hosts, not alerts: many alerts of two hosts are no storm", () => {
-    const f = fleet(enabled({ actions: [], fleet: { storm: { hosts: 3, window: "5m" } } }));
+    const f = fleet(enabled({ actions: [], fleet: { storm: { hosts: 3, window: "5m" } } }), true);
     const many = Array.from({ length: 50 }, (_, i) => testAlert({ host: i % 2 === 0 ? "web-01" : "web-02", pid: String(i) }));
     f.remediator.handle(many);
     expect(f.remediator.storm()).toBeUndefined();
@@ -252,12 +253,14 @@ describe("jobs for agents", () => {
     jobs.close();
   });
 
-  it("runs alerts of the server's own host, and of hosts with no agent, here", async () => {
+  it("runs alerts of the server's own host here, and refuses local actions for a host no agent serves", async () => {
     const f = fleet(enabled({ actions: [heal({ verify: undefined })] }));
     f.remediator.handle([alertOn("server"), alertOn("elsewhere")]);
     await f.remediator.idle();
     expect(f.jobs.list()).toEqual([]);
-    expect(f.journal.read({ kind: "finished" }).map((r) => r.kind === "finished" && r.ok)).toEqual([true, true]);
+    expect(f.journal.read({ kind: "finished" }).map((r) => r.kind === "finished" && r.ok)).toEqual([true]);
     expect(f.journal.read({ kind: "started" }).every((r) => r.kind === "started" && r.agent === undefined)).toBe(true);
+    const refused = f.journal.read({ kind: "suppressed" });
+    expect(refused).toEqual([expect.objectContaining({ reason: "not_allowed", detail: expect.stringMatching(/^no agent serves host elsewhere/) })]);
   });
 });

@@ -24,7 +24,15 @@ export interface Executor {
   execute(req: ExecutionRequest, signal: AbortSignal): Promise<ActionResult>;
   /** Clock-driven work (job deadlines); called on the remediator's tick. */
   tick?(nowMs: number): void;
+  /** Why an action of this type cannot run for this alert anywhere (checked before planning), or undefined. */
+  refusal?(alert: Alert, actionType: string): string | undefined;
 }
+
+/**
+ * Action types that act on the machine they run on. Run on the server for another host's alert,
+ * they would heal the wrong machine; ansible and webhook reach their target themselves.
+ */
+const ACTS_LOCALLY: ReadonlySet<string> = new Set(["exec", "restart", "cleanup", "renew_certificate"]);
 
 /** Runs everything in this process. */
 export const localExecutor: Executor = {
@@ -70,6 +78,11 @@ export function createFleetExecutor(opts: { jobs: JobQueue; agents: Pick<AgentDi
   };
   return {
     agentFor,
+    refusal(alert, actionType) {
+      const host = alert.tags.host;
+      if (host === undefined || host === opts.host || !ACTS_LOCALLY.has(actionType) || agentFor(alert) !== undefined) return undefined;
+      return `no agent serves host ${host}, and a ${actionType} action run here would act on this server (${opts.host}): run \`ansai agent\` on ${host} (its name in server.agents must be its host name), or heal it with an ansible or webhook action`;
+    },
     execute(req, signal) {
       const agent = agentFor(req.alert);
       if (agent === undefined) return req.local.run(req.alert, signal);

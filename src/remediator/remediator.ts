@@ -178,7 +178,7 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
 
   /** The policy's decision, then the fleet's: a host waits while others of its group are healed. */
   function decide(run: Run): Decision {
-    const refused = run.binding.action.refusal?.(run.alert);
+    const refused = run.binding.action.refusal?.(run.alert) ?? executor.refusal?.(run.alert, run.binding.action.type);
     if (refused !== undefined) return { run: false, reason: "not_allowed", detail: refused };
     const decision = policy.decide(planOf(run), clock.nowMs());
     if (!decision.run) return decision;

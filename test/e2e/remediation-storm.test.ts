@@ -25,7 +25,7 @@ function feed(url: string): { stop(): Promise<void>; pushes(): number } {
   const loop = (async () => {
     for (let value = 0; !stopped; value += 50) {
       const nowMs = Date.now();
-      const body = Array.from({ length: SERIES }, (_, i) => `storm,host=storm-host,id=s${i} depth=${value} ${nowMs}`).join("\n");
+      const body = Array.from({ length: SERIES }, (_, i) => `storm,host=e2e-host,id=s${i} depth=${value} ${nowMs}`).join("\n");
       const res = await fetch(`${url}/api/v2/write?precision=ms`, { method: "POST", body });
       if (res.status !== 204) throw new Error(`write answered ${res.status}: ${await res.text()}`);
       pushes++;

@@ -45,7 +45,7 @@ export function registerAgentJobRoutes(app: FastifyInstance, deps: AgentJobRoute
   // Long polls end when the server stops, so closing does not wait for them.
   app.addHook("preClose", async () => deps.jobs.close());
 
-  // Before the body is read: the agent's own token, and only for its own name.
+  // After the rate limiter (onRequest), before the body is read: the agent's own token, for its own name.
   const agentOnly = async (req: FastifyRequest): Promise<void> => {
     const agent = deps.agents.authenticate(requestToken(req) ?? "");
     if (agent === undefined) {
@@ -62,7 +62,7 @@ export function registerAgentJobRoutes(app: FastifyInstance, deps: AgentJobRoute
     "/api/v1/agents/:name/jobs",
     {
       config: { scope: "agent", hint: "GET /api/v1/agents/NAME/jobs?wait=20s with the agent's token." },
-      onRequest: agentOnly,
+      preParsing: agentOnly,
       schema: {
         ...schema("pollAgentJobs", "An agent's jobs: answered as soon as there is one, or empty after ?wait. Needs the agent's own token."),
         params: nameParams,
@@ -82,7 +82,7 @@ export function registerAgentJobRoutes(app: FastifyInstance, deps: AgentJobRoute
     "/api/v1/agents/:name/jobs/:id/ack",
     {
       config: { scope: "agent" },
-      onRequest: agentOnly,
+      preParsing: agentOnly,
       schema: {
         ...schema("ackAgentJob", "The agent takes a job before running it: run it only when the answer is acked (taken: it was taken already)."),
         params: jobParams,
@@ -100,7 +100,7 @@ export function registerAgentJobRoutes(app: FastifyInstance, deps: AgentJobRoute
     "/api/v1/agents/:name/jobs/:id/result",
     {
       config: { scope: "agent" },
-      onRequest: agentOnly,
+      preParsing: agentOnly,
       schema: {
         ...schema("reportAgentJob", "The result of a job; the first one counts, a repeat is answered duplicate."),
         params: jobParams,

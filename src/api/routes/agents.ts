@@ -92,8 +92,8 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
           headers: pushHeaders,
           response: { 204: z.undefined().describe("Durable (or a duplicate of a batch already applied)."), ...problemResponses },
         },
-        // Before the body is read: an unknown client must not make us decompress anything.
-        onRequest: async (req) => {
+        // After the rate limiter, before the body is read: an unknown client must not make us decompress anything.
+        preParsing: async (req) => {
           const agent = deps.agents.authenticate(requestToken(req) ?? "");
           if (agent !== undefined) return void pushers.set(req, agent);
           deps.log.warn({ ip: req.ip }, "agent push with an unknown token refused");
