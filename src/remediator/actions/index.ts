@@ -19,7 +19,7 @@ export const actionCommonKeys = z.strictObject({
     })
     .describe("Which alerts trigger the action."),
   dry_run: z.boolean().optional().describe("Force dry-run for this action even when remediation is enabled."),
-  approval: z.boolean().optional().describe("true: wait for a person's approval before each run; false: never wait; unset: remediation.approval decides."),
+  approval: z.boolean().optional().describe("true: wait for a person's approval before each run (its retries go on without asking; an escalation asks again); false: never wait; unset: remediation.approval decides."),
   verify: z
     .strictObject({
       within: duration.default("10m").describe("The alert must resolve within this long after a successful run, or the run counts as not verified."),
