@@ -13,6 +13,7 @@ import type { Config } from "./config/schema.js";
 import { durationMs } from "./config/zod-types.js";
 import { systemClock, type Alert, type Clock, type Store } from "./core/contracts.js";
 import type { Point } from "./core/point.js";
+import { columnsToPoints, takesColumns, type PointColumns } from "./core/columns.js";
 import { AnsaiError, ErrorCodes } from "./core/errors.js";
 import { Journal } from "./remediator/journal.js";
 import { Silences } from "./remediator/silences.js";
@@ -95,6 +96,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     store.write(points);
     analyzer.write(points);
   };
+  // Bodies parsed by the ingest workers arrive as columns; a store without a column path gets points.
+  const writeStoreColumns = takesColumns(store) ? (c: PointColumns) => store.writeColumns(c) : (c: PointColumns) => store.write(columnsToPoints(c));
+  const pipelineColumns = (columns: PointColumns): void => {
+    self.count(columns.count);
+    writeStoreColumns(columns);
+    analyzer.writeColumns(columns);
+  };
   const collectors = createCollectors(config.collectors, opts.env);
   const collect = collectLoop(collectors, { host, clock, log, registry, sink: pipeline });
 
@@ -168,7 +176,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const api = buildApi({
     store,
     analysis: { predictions: () => analyzer.predictions(), alerts: allAlerts, ruleHealth: () => analyzer.ruleHealth() },
-    write: { sink: pipeline, room: hasRoom, drain: () => store.flush(), limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
+    write: { sink: pipeline, sinkColumns: pipelineColumns, room: hasRoom, drain: () => store.flush(), limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
     agentPush: { agents, sink: pipeline, flush: () => store.flush(), room: hasRoom, clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     actions: { journal, remediator, silences, clock },
     agentJobs: { agents, jobs, remediator, log: log.child({ component: "jobs" }) },

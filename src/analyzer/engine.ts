@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { ColumnHead, ColumnSink, PointColumns } from "../core/columns.js";
 import type { Alert, PointSink, Prediction } from "../core/contracts.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { seriesKey, type FieldValue, type Point } from "../core/point.js";
@@ -36,9 +37,11 @@ export interface EvaluationResult {
   transitions: Alert[];
 }
 
-export interface Analyzer extends PointSink {
+export interface Analyzer extends PointSink, ColumnSink {
   /** Observes points: updates the model of every (rule, series) whose match fits. */
   write(points: readonly Point[]): void;
+  /** Observes points given as columns, exactly as `write` would observe them. */
+  writeColumns(columns: PointColumns): void;
   /** Predicts every watched series at `nowMs` and advances alert lifecycles. */
   evaluate(nowMs: number): EvaluationResult;
   /** Latest prediction per (rule, series), by ETA ascending, nulls last. */
@@ -96,6 +99,9 @@ interface SeriesEntry {
 /** What one field of a point feeds: model slots to update and bindings whose threshold it is. */
 interface FieldRoute {
   field: string;
+  /** The field list columns last named for this series (by identity), and this field's position in it (-1: absent). */
+  lastNames: readonly string[] | undefined;
+  lastIndex: number;
   models: ForecastModel[];
   slots: number[];
   thresholdTargets: Binding[];
@@ -141,11 +147,14 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   const routes = new Map<string, PointRoute>();
   const byTagsObject = new WeakMap<object, { generation: number; measurement: string; route: PointRoute }>();
   let generation = 0;
+  // Per table of column heads: routes by head id (an array index instead of a WeakMap lookup per point), for one generation.
+  const routesByHeadTable = new WeakMap<object, { generation: number; routes: Array<PointRoute | undefined> }>();
   const active = new Set<Binding>();
   let lastSweepMs = -Infinity;
   const metrics = opts.registry ? createMetrics(opts.registry, () => entries.size) : undefined;
 
-  function routeFor(p: Point): PointRoute {
+  /** The route of a series; `timeMs` (of the point being routed) dates series it creates. */
+  function routeFor(p: ColumnHead, timeMs: number): PointRoute {
     // Fast path: producers that keep one (read-only) tags object per series skip key building.
     const tags = p.tags;
     const known = byTagsObject.get(tags);
@@ -155,7 +164,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     for (const k in tags) raw += `\u0001${k}\u0002${tags[k]}`;
     let route = routes.get(raw);
     if (route === undefined) {
-      route = buildRoute(p);
+      route = buildRoute(p, timeMs);
       if (routes.size >= ROUTE_CACHE_LIMIT) clearRoutes();
       routes.set(raw, route);
     }
@@ -168,12 +177,12 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     generation++;
   }
 
-  function buildRoute(p: Point): PointRoute {
+  function buildRoute(p: ColumnHead, timeMs: number): PointRoute {
     const byField = new Map<string, FieldRoute>();
     const routeOf = (field: string): FieldRoute => {
       let r = byField.get(field);
       if (!r) {
-        r = { field, models: [], slots: [], thresholdTargets: [], joins: [] };
+        r = { field, lastNames: undefined, lastIndex: -1, models: [], slots: [], thresholdTargets: [], joins: [] };
         byField.set(field, r);
       }
       return r;
@@ -182,7 +191,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       const ts = rule.compiled.thresholdSeries;
       if (ts !== null && ts.measurement === p.measurement) routeOf(ts.field).joins.push({ values: rule.joined, key: joinKey(p.tags, ts.on) });
       if (!ruleMatches(rule.compiled, p.measurement, p.tags)) continue;
-      const binding = bindingFor(rule, p);
+      const binding = bindingFor(rule, p, timeMs);
       const fr = routeOf(rule.compiled.spec.match.field);
       // Rules sharing a window share the slot: update it once per sample.
       if (!fr.slots.some((s, i) => s === binding.slot && fr.models[i] === rule.model)) {
@@ -194,7 +203,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     return byField.size === 0 ? NO_ROUTE : [...byField.values()];
   }
 
-  function bindingFor(rule: RuleRuntime, p: Point): Binding {
+  function bindingFor(rule: RuleRuntime, p: ColumnHead, timeMs: number): Binding {
     const field = rule.compiled.spec.match.field;
     const key = seriesKey(p.measurement, p.tags, field);
     let entry = entries.get(key);
@@ -206,7 +215,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
         field,
         bindings: [],
         slots: new Map(),
-        createdMs: p.timeMs,
+        createdMs: timeMs,
       };
       entries.set(key, entry);
     }
@@ -236,7 +245,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   function write(points: readonly Point[]): void {
     let samples = 0;
     for (const p of points) {
-      const route = routeFor(p);
+      const route = routeFor(p, p.timeMs);
       if (route.length === 0) continue;
       const fields = p.fields;
       for (const fr of route) {
@@ -245,6 +254,52 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
         for (let i = 0; i < fr.models.length; i++) fr.models[i]!.observe(fr.slots[i]!, p.timeMs, v);
         for (const b of fr.thresholdTargets) b.threshold = v;
         for (const j of fr.joins) j.values.set(j.key, v);
+        samples += fr.models.length;
+      }
+    }
+    if (metrics && samples > 0) metrics.samples.inc(samples);
+  }
+
+  function headRoutes(heads: object): Array<PointRoute | undefined> {
+    const known = routesByHeadTable.get(heads);
+    if (known !== undefined && known.generation === generation) return known.routes;
+    const fresh = { generation, routes: new Array<PointRoute | undefined>() };
+    routesByHeadTable.set(heads, fresh);
+    return fresh.routes;
+  }
+
+  function writeColumns(c: PointColumns): void {
+    let samples = 0;
+    let v = 0;
+    let byHead = headRoutes(c.heads);
+    let seen = generation;
+    for (let i = 0; i < c.count; i++) {
+      const names = c.fieldNames[c.shapeIds[i] as number] as readonly string[];
+      const first = v;
+      v += names.length;
+      const timeMs = c.timesMs[i] as number;
+      const headId = c.headIds[i] as number;
+      // Building a route may clear the route caches (a new generation).
+      if (seen !== generation) {
+        byHead = headRoutes(c.heads);
+        seen = generation;
+      }
+      const route = byHead[headId] ?? (byHead[headId] = routeFor(c.heads[headId] as ColumnHead, timeMs));
+      if (route.length === 0) continue;
+      // Index loops: this runs per point, and iterators would allocate.
+      for (let r = 0; r < route.length; r++) {
+        const fr = route[r] as FieldRoute;
+        if (fr.lastNames !== names) {
+          fr.lastNames = names;
+          fr.lastIndex = names.indexOf(fr.field);
+        }
+        if (fr.lastIndex < 0) continue;
+        // Strings and booleans are NaN here: skipped, as `write` skips non-numbers.
+        const value = c.values[first + fr.lastIndex] as number;
+        if (!Number.isFinite(value)) continue;
+        for (let k = 0; k < fr.models.length; k++) fr.models[k]!.observe(fr.slots[k]!, timeMs, value);
+        for (let k = 0; k < fr.thresholdTargets.length; k++) fr.thresholdTargets[k]!.threshold = value;
+        for (let k = 0; k < fr.joins.length; k++) fr.joins[k]!.values.set(fr.joins[k]!.key, value);
         samples += fr.models.length;
       }
     }
@@ -368,7 +423,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     return rules.map((r) => ({ ...r.health, series: r.bindings.length }));
   }
 
-  return { write, evaluate, predictions, alerts, ruleHealth };
+  return { write, writeColumns, evaluate, predictions, alerts, ruleHealth };
 }
 
 function byEta(a: Prediction, b: Prediction): number {

@@ -3,6 +3,7 @@ import path from "node:path";
 import { BIGINT, DOUBLE, DuckDBDataChunk, DuckDBInstance, DuckDBVector, INTEGER, type DuckDBAppender, type DuckDBConnection } from "@duckdb/node-api";
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { ColumnHead, ColumnSink, PointColumns } from "../core/columns.js";
 import type { Aggregate, Clock, RangeQuery, Samples, SeriesFilter, Store } from "../core/contracts.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
 import { ownString, seriesKey, type Point, type SeriesInfo } from "../core/point.js";
@@ -40,7 +41,8 @@ export interface EmbeddedStoreStats {
   fileBytes: number;
 }
 
-export interface EmbeddedStore extends Store, SelectReads {
+/** `writeColumns` queues exactly what `write` would for the same points (same ids, same drops), without a point object. */
+export interface EmbeddedStore extends Store, SelectReads, ColumnSink {
   stats(): Promise<EmbeddedStoreStats>;
   /** Rolls expiring raw points up, applies retention, then checkpoints. `nowMs` defaults to the clock. */
   compact(nowMs?: number): Promise<void>;
@@ -98,6 +100,47 @@ interface FieldIds {
   byName: Map<string, number>;
 }
 
+/** Cached store ids of one table of column heads ({@link PointColumns.heads}): typed arrays indexed by head id, no object per series. */
+interface HeadTableIds {
+  /** Per head id: 1 + the shape id whose ids sit at `offset`, or 0 (not cached). */
+  shapeOf: Int32Array;
+  offset: Int32Array;
+  /** Fields in that shape. */
+  width: Int32Array;
+  /** Slots of the head's run in `flat`. */
+  room: Int32Array;
+  /** Store series ids, one run per head; 0 where the field has no series yet. */
+  flat: Int32Array;
+  used: number;
+}
+
+/** Ids a head table's cache holds before it starts over (16 MiB). */
+const MAX_CACHED_IDS = 4 * 1024 * 1024;
+
+function newHeadTableIds(): HeadTableIds {
+  return { shapeOf: new Int32Array(1024), offset: new Int32Array(1024), width: new Int32Array(1024), room: new Int32Array(1024), flat: new Int32Array(8192), used: 0 };
+}
+
+function grown(a: Int32Array, need: number): Int32Array {
+  if (need <= a.length) return a;
+  const bigger = new Int32Array(Math.max(need, a.length * 2));
+  bigger.set(a);
+  return bigger;
+}
+
+function growHeads(t: HeadTableIds, need: number): void {
+  if (need <= t.shapeOf.length) return;
+  t.shapeOf = grown(t.shapeOf, need);
+  t.offset = grown(t.offset, need);
+  t.width = grown(t.width, need);
+  t.room = grown(t.room, need);
+}
+
+function resetHeadTable(t: HeadTableIds): void {
+  t.shapeOf.fill(0);
+  t.used = 0;
+}
+
 /**
  * Appends `b` to the points table a data chunk (up to 2048 rows) at a time: a few native calls
  * per chunk instead of four per row, several times faster on the event loop.
@@ -108,7 +151,8 @@ function appendBatch(app: DuckDBAppender, chunk: DuckDBDataChunk, b: Batch): voi
   let lastBig = 0n;
   for (let start = 0; start < b.length; start += rowsPerChunk) {
     const n = Math.min(rowsPerChunk, b.length - start);
-    chunk.rowCount = n;
+    // Setting the row count drops the chunk's cached vector wrappers; a chunk of the same size keeps them.
+    if (chunk.rowCount !== n) chunk.rowCount = n;
     const ids = chunk.getColumnVector(0);
     const ts = chunk.getColumnVector(1);
     const values = chunk.getColumnVector(2);
@@ -160,6 +204,19 @@ function appendSeries(app: DuckDBAppender, series: Batch["newSeries"]): void {
     app.clear();
     throw err;
   }
+}
+
+/** Makes room for `n` more samples. */
+function reserve(b: Batch, n: number): void {
+  if (b.length + n <= b.ids.length) return;
+  const cap = Math.max(b.ids.length * 2, b.length + n);
+  const ids = new Int32Array(cap);
+  ids.set(b.ids);
+  const tsArr = new Float64Array(cap);
+  tsArr.set(b.ts);
+  const values = new Float64Array(cap);
+  values.set(b.values);
+  Object.assign(b, { ids, ts: tsArr, values });
 }
 
 function push(b: Batch, id: number, ts: number, value: number): void {
@@ -285,6 +342,8 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
 
   const ids = new Map<string, number>();
   const idsByTags = new WeakMap<object, FieldIds>();
+  // Per table of column heads: each head's FieldIds by head id, an array index instead of a WeakMap lookup per point.
+  const idsByHeadTable = new WeakMap<object, HeadTableIds>();
   const infos: SeriesInfo[] = [];
   let nextId = 1;
   try {
@@ -305,8 +364,10 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
   }
   log.info({ file, series: ids.size }, "embedded store opened");
 
-  let batch = newBatch();
-  let spare: Batch | undefined;
+  // Batches start at a flush's size and are reused, so a busy writer does not regrow one per flush.
+  const batchCapacity = Math.min(maxBatchPoints + 4096, 1 << 20);
+  let batch = newBatch(batchCapacity);
+  const spares: Batch[] = [];
   const chunk = DuckDBDataChunk.create([INTEGER, BIGINT, DOUBLE]);
   let fullFlushQueued = false;
   let closed: Promise<void> | undefined;
@@ -344,12 +405,12 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
    * The field ids of a point's series when its tags object is frozen (so cannot change under the
    * cache). One measurement per tags object, as the parser gives them; other pairings get no cache.
    */
-  function cachedIds(p: Point): FieldIds | undefined {
-    if (!Object.isFrozen(p.tags)) return undefined;
-    const known = idsByTags.get(p.tags);
-    if (known !== undefined) return known.measurement === p.measurement ? known : undefined;
-    const fresh: FieldIds = { measurement: ownString(p.measurement), names: [], ids: [], byName: new Map() };
-    idsByTags.set(p.tags, fresh);
+  function cachedIds(measurement: string, tags: Readonly<Record<string, string>>): FieldIds | undefined {
+    if (!Object.isFrozen(tags)) return undefined;
+    const known = idsByTags.get(tags);
+    if (known !== undefined) return known.measurement === measurement ? known : undefined;
+    const fresh: FieldIds = { measurement: ownString(measurement), names: [], ids: [], byName: new Map() };
+    idsByTags.set(tags, fresh);
     return fresh;
   }
 
@@ -370,7 +431,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
         drop("invalid_time");
         continue;
       }
-      const known = cachedIds(p);
+      const known = cachedIds(p.measurement, p.tags);
       let prefix: string | undefined;
       const ts = Math.trunc(p.timeMs);
       let position = -1;
@@ -409,13 +470,127 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     }
   }
 
+  /** The id cache of one table of column heads, made on first use. */
+  function headTable(heads: object): HeadTableIds {
+    let t = idsByHeadTable.get(heads);
+    if (t === undefined) {
+      t = newHeadTableIds();
+      idsByHeadTable.set(heads, t);
+    }
+    return t;
+  }
+
+  /** Sets head `h`'s run in `t` for shape `s` (the store ids known so far, 0 for the rest); returns its offset. */
+  function learnHead(t: HeadTableIds, c: PointColumns, h: number, s: number): number {
+    const names = c.fieldNames[s] as readonly string[];
+    const head = c.heads[h] as ColumnHead;
+    const known = cachedIds(head.measurement, head.tags);
+    growHeads(t, h + 1);
+    let off = t.offset[h] as number;
+    if (t.shapeOf[h] === 0 || (t.room[h] as number) < names.length) {
+      if (t.used + names.length > MAX_CACHED_IDS) resetHeadTable(t);
+      off = t.used;
+      t.used += names.length;
+      if (t.used > t.flat.length) t.flat = grown(t.flat, t.used);
+      t.room[h] = names.length;
+    }
+    for (let j = 0; j < names.length; j++) t.flat[off + j] = known?.byName.get(names[j] as string) ?? 0;
+    t.shapeOf[h] = s + 1;
+    t.offset[h] = off;
+    t.width[h] = names.length;
+    return off;
+  }
+
+  /** Interns field `j` of point `i`'s series (the first value stored for it) and caches its id. */
+  function internColumn(t: HeadTableIds, c: PointColumns, i: number, at: number, j: number): number {
+    const head = c.heads[c.headIds[i] as number] as ColumnHead;
+    const field = (c.fieldNames[c.shapeIds[i] as number] as readonly string[])[j] as string;
+    const id = intern(head.measurement, head.tags, field, seriesKey(head.measurement, head.tags, ""));
+    cachedIds(head.measurement, head.tags)?.byName.set(field, id);
+    t.flat[at] = id;
+    return id;
+  }
+
+  /** Drops a sample that `write` would drop, with the same reason; else its value. */
+  function sampleValue(raw: number, other: string | boolean | undefined): number | undefined {
+    if (typeof other === "string") {
+      drop("non_numeric");
+      return undefined;
+    }
+    const value = other === undefined ? raw : Number(other);
+    if (!Number.isFinite(value)) {
+      drop("not_finite");
+      return undefined;
+    }
+    if (pendingCount >= maxBatchPoints * MAX_QUEUED_BATCHES) {
+      drop("queue_full");
+      return undefined;
+    }
+    return value;
+  }
+
+  function writeColumns(c: PointColumns): void {
+    if (closed) {
+      drop("closed", c.count);
+      return;
+    }
+    const { values, others, headIds, shapeIds, timesMs } = c;
+    const t = headTable(c.heads);
+    const queueLimit = maxBatchPoints * MAX_QUEUED_BATCHES;
+    let v = 0;
+    let other = 0;
+    let nextOther = others.length > 0 ? (others[0] as readonly [number, string | boolean])[0] : -1;
+    for (let i = 0; i < c.count; i++) {
+      const h = headIds[i] as number;
+      const s = shapeIds[i] as number;
+      const off = h < t.shapeOf.length && t.shapeOf[h] === s + 1 ? (t.offset[h] as number) : learnHead(t, c, h, s);
+      const n = t.width[h] as number;
+      const timeMs = timesMs[i] as number;
+      if (!Number.isFinite(timeMs)) {
+        drop("invalid_time");
+        // Skip this point's values, and the strings and booleans among them.
+        v += n;
+        while (nextOther !== -1 && nextOther < v) nextOther = ++other < others.length ? (others[other] as readonly [number, string | boolean])[0] : -1;
+        continue;
+      }
+      const ts = Math.trunc(timeMs);
+      reserve(batch, n);
+      const b = batch;
+      // Plain numbers and room in the queue (the usual case): no check per value but finiteness.
+      const plain = pendingCount + n < queueLimit && (nextOther === -1 || nextOther >= v + n);
+      for (let j = 0; j < n; j++, v++) {
+        let value: number | undefined = values[v] as number;
+        if (!plain) {
+          if (v === nextOther) {
+            value = sampleValue(value, (others[other] as readonly [number, string | boolean])[1]);
+            nextOther = ++other < others.length ? (others[other] as readonly [number, string | boolean])[0] : -1;
+          } else value = sampleValue(value, undefined);
+          if (value === undefined) continue;
+        } else if (!Number.isFinite(value)) {
+          drop("not_finite");
+          continue;
+        }
+        let id = t.flat[off + j] as number;
+        if (id === 0) id = internColumn(t, c, i, off + j, j);
+        b.ids[b.length] = id;
+        b.ts[b.length] = ts;
+        b.values[b.length] = value;
+        b.length++;
+        pendingCount++;
+      }
+    }
+    if (batch.length >= maxBatchPoints && !fullFlushQueued) {
+      fullFlushQueued = true;
+      flush().catch(() => undefined); // logged inside
+    }
+  }
+
   /** Commits the current batch; called only inside `exclusive`. */
   async function flushNow(): Promise<void> {
     fullFlushQueued = false;
     const b = batch;
     if (b.length === 0 && b.newSeries.length === 0) return;
-    batch = spare ?? newBatch();
-    spare = undefined;
+    batch = spares.pop() ?? newBatch(batchCapacity);
     const started = performance.now();
     try {
       await con.run("BEGIN TRANSACTION");
@@ -436,7 +611,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
       pendingCount -= b.length;
       b.length = 0;
       b.newSeries = [];
-      spare = b;
+      if (spares.length < 2) spares.push(b);
     }
   }
 
@@ -621,5 +796,5 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     return closed;
   }
 
-  return { write, flush, query, listSeries, pendingPoints: () => pendingCount, close, stats, compact, ...selectReads };
+  return { write, writeColumns, flush, query, listSeries, pendingPoints: () => pendingCount, close, stats, compact, ...selectReads };
 }

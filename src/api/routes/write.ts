@@ -7,16 +7,22 @@ import type { Logger } from "pino";
 import { Counter, type Registry } from "prom-client";
 import { z } from "zod";
 import type { Clock } from "../../core/contracts.js";
+import { selectColumns, type ColumnHead, type PointColumns } from "../../core/columns.js";
 import { ownString, type Point } from "../../core/point.js";
 import { ApiError } from "../problem.js";
 import { influxErrorSchema } from "../schemas.js";
 import { type LineError, type LineProtocolLimits, type Precision } from "../../collector/ingest/line-protocol.js";
-import { createParsePool, type LineProtocolParser } from "../../collector/ingest/parse-pool.js";
+import { createParsePool, type LineProtocolParser, type ParsedBody } from "../../collector/ingest/parse-pool.js";
 
 /** What the InfluxDB-compatible write endpoints need. */
 export interface WriteDeps {
   /** Receives the accepted points of each request (the pipeline). */
   sink(points: readonly Point[]): void;
+  /**
+   * Receives the accepted points of a body parsed by a worker thread as columns, so no point is
+   * rebuilt. Optional: without it those points go to `sink`.
+   */
+  sinkColumns?(columns: PointColumns): void;
   /**
    * Backpressure: whether the pipeline can take `values` more field values now, and a wait for
    * it to drain. A request waits rather than being acknowledged and then dropped.
@@ -107,6 +113,12 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
   const parser = deps.parser ?? createParsePool();
   if (deps.parser === undefined) app.addHook("onClose", () => parser.close());
   const log = deps.log.child({ component: "api", route: "write" });
+  // Columns only when someone takes them; else every body becomes points.
+  const parse = async (body: Buffer, opts: Parameters<LineProtocolParser["parse"]>[1]): Promise<ParsedBody> => {
+    if (deps.sinkColumns !== undefined && parser.parseColumns !== undefined) return parser.parseColumns(body, opts);
+    const { points, errors } = await parser.parse(body, opts);
+    return { kind: "points", points, errors };
+  };
 
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
@@ -132,16 +144,21 @@ export function registerWriteRoutes(app: FastifyInstance, deps: WriteDeps): void
       if (precision === undefined) throw new InfluxError(400, "invalid", `invalid precision ${JSON.stringify(raw)}: use one of ${names}`);
       const body = req.body instanceof Buffer ? req.body : Buffer.alloc(0);
       metrics.bytes.inc(body.length);
-      const parsed = await parser.parse(body, { precision, defaultTimeMs: deps.clock.nowMs(), limits: deps.limits.lineProtocol });
-      const { kept, dropped, overHost } = limiter.admit(parsed.points);
-      const values = countValues(kept);
+      const parsed = await parse(body, { precision, defaultTimeMs: deps.clock.nowMs(), limits: deps.limits.lineProtocol });
+      const admitted = parsed.kind === "points" ? limiter.admit(parsed.points) : limiter.admitColumns(parsed.columns);
+      const { dropped, overHost } = admitted;
+      const values = admitted.kind === "points" ? countValues(admitted.kept) : admitted.kept.values.length;
       // No await between the last check and the sink, so concurrent requests cannot overshoot.
       while (!deps.room(values)) await deps.drain();
-      if (kept.length > 0) deps.sink(kept);
-      metrics.points.inc(kept.length);
+      const keptCount = admitted.kind === "points" ? admitted.kept.length : admitted.kept.count;
+      if (keptCount > 0) {
+        if (admitted.kind === "points") deps.sink(admitted.kept);
+        else deps.sinkColumns?.(admitted.kept);
+      }
+      metrics.points.inc(keptCount);
       countRejected(metrics, parsed.errors, dropped);
       if (parsed.errors.length === 0 && dropped === 0) return reply.code(204).send();
-      const total = parsed.points.length + parsed.errors.length;
+      const total = (parsed.kind === "points" ? parsed.points.length : parsed.columns.count) + parsed.errors.length;
       const message = partialWriteMessage(parsed.errors[0], overHost, deps.limits.maxSeriesPerHost, parsed.errors.length + dropped, total);
       log.debug({ dropped: parsed.errors.length + dropped, total }, message);
       return sendInflux(reply, 400, "invalid", message);
@@ -261,12 +278,11 @@ function countValues(points: readonly Point[]): number {
   return n;
 }
 
-interface Admitted {
-  kept: readonly Point[];
+type Admitted = ({ kind: "points"; kept: readonly Point[] } | { kind: "columns"; kept: PointColumns }) & {
   dropped: number;
   /** The first host whose points were dropped. */
   overHost: string | undefined;
-}
+};
 
 /**
  * Counts distinct series per `host` tag value (points without one share the "" budget) as
@@ -277,17 +293,19 @@ function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
   const hosts = new Map<string, Set<number>>();
   // Per frozen tags object (which cannot change): what is known of its series.
   const known = new WeakMap<object, KnownSeries>();
+  // Per table of column heads: each head's KnownSeries by head id, an array index instead of a WeakMap lookup per point.
+  const knownByHeadTable = new WeakMap<object, Array<KnownSeries | undefined>>();
   let tracked = 0;
   /** Bumped whenever hosts are forgotten: field lists counted before then are stale. */
   let generation = 0;
 
   /** The parser gives each measurement + tags its own frozen tags object; other producers get no cache. */
-  const knownSeries = (p: Point): KnownSeries | undefined => {
-    if (!Object.isFrozen(p.tags)) return undefined;
-    const series = known.get(p.tags);
-    if (series !== undefined) return series.measurement === p.measurement ? series : undefined;
-    const fresh: KnownSeries = { measurement: ownString(p.measurement), base: pointHash(p), fields: [], generation: -1 };
-    known.set(p.tags, fresh);
+  const knownSeries = (measurement: string, tags: Readonly<Record<string, string>>): KnownSeries | undefined => {
+    if (!Object.isFrozen(tags)) return undefined;
+    const series = known.get(tags);
+    if (series !== undefined) return series.measurement === measurement ? series : undefined;
+    const fresh: KnownSeries = { measurement: ownString(measurement), base: headHash(measurement, tags), fields: [], generation: -1 };
+    known.set(tags, fresh);
     return fresh;
   };
 
@@ -300,19 +318,17 @@ function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
     }
   };
 
-  const admitPoint = (p: Point, fresh: number[]): boolean => {
-    const series = knownSeries(p);
-    // The common case: the same fields as a point of this series already counted.
-    if (series !== undefined && series.generation === generation && fieldsIn(p.fields, series.fields)) return true;
-    const host = p.tags.host ?? "";
+  /** Counts the series of `fields` not yet counted for the host; false (and nothing counted) when they would pass its limit. */
+  const admitFields = (measurement: string, tags: Readonly<Record<string, string>>, series: KnownSeries | undefined, fields: readonly string[], fresh: number[]): boolean => {
+    const host = tags.host ?? "";
     let set = hosts.get(host);
     if (set === undefined) {
       set = new Set();
       hosts.set(host, set);
     }
     fresh.length = 0;
-    const base = series?.base ?? pointHash(p);
-    for (const field in p.fields) {
+    const base = series?.base ?? headHash(measurement, tags);
+    for (const field of fields) {
       const h = seriesHash(base, field);
       if (!set.has(h)) fresh.push(h);
     }
@@ -320,11 +336,24 @@ function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
     for (const h of fresh) set.add(h);
     tracked += fresh.length;
     if (series !== undefined) {
-      // Property names are V8's own copies (never slices of the body), so they can be kept.
-      series.fields = Object.keys(p.fields);
+      // Property names and the parser's field lists are never slices of a body, so they can be kept.
+      series.fields = fields;
       series.generation = generation;
     }
     return true;
+  };
+
+  const admitPoint = (p: Point, fresh: number[]): boolean => {
+    const series = knownSeries(p.measurement, p.tags);
+    // The common case: the same fields as a point of this series already counted.
+    if (series !== undefined && series.generation === generation && fieldsIn(p.fields, series.fields)) return true;
+    return admitFields(p.measurement, p.tags, series, Object.keys(p.fields), fresh);
+  };
+
+  const admitColumn = (head: ColumnHead, cached: KnownSeries | undefined, names: readonly string[], fresh: number[]): boolean => {
+    const series = cached ?? knownSeries(head.measurement, head.tags);
+    if (series !== undefined && series.generation === generation && (series.fields === names || sameNames(names, series.fields))) return true;
+    return admitFields(head.measurement, head.tags, series, names, fresh);
   };
 
   return {
@@ -345,9 +374,40 @@ function createSeriesLimiter(maxSeriesPerHost: number, maxTracked: number) {
         overHost ??= p.tags.host ?? "";
       }
       if (tracked > maxTracked) forgetOldest();
-      return { kept: kept ?? points, dropped, overHost };
+      return { kind: "points", kept: kept ?? points, dropped, overHost };
+    },
+    admitColumns(columns: PointColumns): Admitted {
+      let keep: Uint8Array | undefined;
+      const fresh: number[] = [];
+      let dropped = 0;
+      let overHost: string | undefined;
+      let byHead = knownByHeadTable.get(columns.heads);
+      if (byHead === undefined) {
+        byHead = [];
+        knownByHeadTable.set(columns.heads, byHead);
+      }
+      for (let i = 0; i < columns.count; i++) {
+        const headId = columns.headIds[i] as number;
+        const head = columns.heads[headId] as ColumnHead;
+        const cached = byHead[headId] ?? (byHead[headId] = knownSeries(head.measurement, head.tags));
+        if (admitColumn(head, cached, columns.fieldNames[columns.shapeIds[i] as number] as readonly string[], fresh)) continue;
+        // A mask only once a point is dropped: usually every point is kept.
+        keep ??= new Uint8Array(columns.count).fill(1);
+        keep[i] = 0;
+        dropped++;
+        overHost ??= head.tags.host ?? "";
+      }
+      if (tracked > maxTracked) forgetOldest();
+      return { kind: "columns", kept: keep === undefined ? columns : selectColumns(columns, keep), dropped, overHost };
     },
   };
+}
+
+/** Whether two field lists are equal, in order. */
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** What the limiter knows of one measurement + tags. */
@@ -355,7 +415,7 @@ interface KnownSeries {
   measurement: string;
   base: [number, number];
   /** Fields whose series were counted for the host, valid while `generation` is current. */
-  fields: string[];
+  fields: readonly string[];
   generation: number;
 }
 
@@ -377,11 +437,11 @@ function hash32(s: string, seed: number): number {
 }
 
 /** Measurement and tags hashed so that tag order does not matter (a sum of per-tag hashes). */
-function pointHash(p: Point): [number, number] {
-  let a = hash32(p.measurement, 0x811c9dc5);
-  let b = hash32(p.measurement, 0x9747b28c);
-  for (const k of Object.keys(p.tags)) {
-    const kv = `${k}\u0000${p.tags[k] ?? ""}`;
+function headHash(measurement: string, tags: Readonly<Record<string, string>>): [number, number] {
+  let a = hash32(measurement, 0x811c9dc5);
+  let b = hash32(measurement, 0x9747b28c);
+  for (const k of Object.keys(tags)) {
+    const kv = `${k}\u0000${tags[k] ?? ""}`;
     a = (a + hash32(kv, 0x2b9c1f3d)) >>> 0;
     b = (b + hash32(kv, 0x5bd1e995)) >>> 0;
   }

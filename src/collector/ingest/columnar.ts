@@ -1,3 +1,4 @@
+import type { PointColumns } from "../../core/columns.js";
 import type { FieldValue, Point } from "../../core/point.js";
 import type { LineError, Precision, LineProtocolLimits } from "./line-protocol.js";
 
@@ -213,10 +214,12 @@ interface Head {
 export interface BatchDecoder {
   heads: Array<Head | undefined>;
   shapes: Array<Shape | undefined>;
+  /** Each shape's field names, as columns name them. */
+  fieldNames: Array<readonly string[] | undefined>;
 }
 
 export function createBatchDecoder(): BatchDecoder {
-  return { heads: [], shapes: [] };
+  return { heads: [], shapes: [], fieldNames: [] };
 }
 
 /** Heads shared by every decoder of one route, by dedupe key; bounded by `maxEntries`. */
@@ -231,8 +234,10 @@ function setOwn(obj: Record<string, FieldValue>, key: string, value: FieldValue)
 
 function learn(dec: BatchDecoder, shared: SharedHeads, batch: ColumnarBatch): void {
   if (batch.reset) {
-    dec.heads.length = 0;
-    dec.shapes.length = 0;
+    // New arrays, not emptied ones: columns handed out earlier keep naming the old entries.
+    dec.heads = [];
+    dec.shapes = [];
+    dec.fieldNames = [];
   }
   for (const [id, key, measurement, flat] of batch.newHeads) {
     let head = shared.byKey.get(key);
@@ -252,7 +257,23 @@ function learn(dec: BatchDecoder, shared: SharedHeads, batch: ColumnarBatch): vo
     // NaN: a double placeholder, so storing the values keeps the fields' double representation.
     for (const name of names) setOwn(template, name, Number.NaN);
     dec.shapes[id] = { names, template: { ...template }, special: names.includes("__proto__") };
+    dec.fieldNames[id] = names;
   }
+}
+
+/**
+ * A batch as {@link PointColumns}, without a point rebuilt. Entries of the decoder's tables are
+ * never changed once set (a reset makes new tables), so the columns stay valid after later batches.
+ */
+export function decodeColumns(dec: BatchDecoder, shared: SharedHeads, batch: ColumnarBatch): PointColumns {
+  learn(dec, shared, batch);
+  const { count, headIds, shapeIds, timesMs, values, others } = batch;
+  return { count, heads: dec.heads, fieldNames: dec.fieldNames, headIds, shapeIds, timesMs, values, others };
+}
+
+/** Learns a batch's new heads and shapes only (a batch nobody waits for). */
+export function learnBatch(dec: BatchDecoder, shared: SharedHeads, batch: ColumnarBatch): void {
+  learn(dec, shared, batch);
 }
 
 /** The points of a batch, in the order the worker parsed them. */

@@ -1,10 +1,13 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { createBatchDecoder, decodeBatch, type BatchDecoder, type ParseJob, type ParseReply, type SharedHeads } from "./columnar.js";
+import type { PointColumns } from "../../core/columns.js";
+import type { Point } from "../../core/point.js";
+import { createBatchDecoder, decodeBatch, decodeColumns, learnBatch, type BatchDecoder, type ColumnarBatch, type ParseJob, type ParseReply, type SharedHeads } from "./columnar.js";
 import {
   createSeriesCache,
   DEFAULT_SERIES_CACHE_ENTRIES,
   parseLineProtocol,
+  type LineError,
   type LineProtocolLimits,
   type ParseResult,
   type Precision,
@@ -33,9 +36,20 @@ export interface BodyParseOptions {
  */
 export interface LineProtocolParser {
   parse(body: Buffer, opts: BodyParseOptions): Promise<ParseResult>;
+  /**
+   * The same parse, but a body parsed by a worker comes back as columns (no point rebuilt);
+   * one parsed on the calling thread comes back as points. Optional: parsers without it are
+   * asked for points.
+   */
+  parseColumns?(body: Buffer, opts: BodyParseOptions): Promise<ParsedBody>;
   /** Stops the workers; parses still running reject. */
   close(): Promise<void>;
 }
+
+/** A parsed body: points (parsed on the calling thread) or columns (parsed by a worker); errors with line and column either way. */
+export type ParsedBody =
+  | { kind: "points"; points: Point[]; errors: LineError[] }
+  | { kind: "columns"; columns: PointColumns; errors: LineError[] };
 
 export const DEFAULT_MIN_WORKER_BYTES = 32 * 1024;
 
@@ -45,7 +59,8 @@ export function defaultParseWorkers(): number {
 }
 
 interface Pending {
-  resolve(result: ParseResult): void;
+  /** Gets the batch itself; decodes it as the caller asked. */
+  resolve(batch: ColumnarBatch): void;
   reject(err: Error): void;
 }
 
@@ -108,9 +123,9 @@ export function createParsePool(opts: ParsePoolOptions = {}): LineProtocolParser
       pending?.reject(new Error(`line-protocol parse worker failed: ${reply.message}`));
       return;
     }
-    // Decoded even without a waiter: the batch may teach heads that later batches name by id.
-    const points = decodeBatch(slot.decoder, shared, reply.batch);
-    pending?.resolve({ points, errors: reply.batch.errors });
+    // Learnt even without a waiter: the batch may teach heads that later batches name by id.
+    if (pending === undefined) learnBatch(slot.decoder, shared, reply.batch);
+    else pending.resolve(reply.batch);
   };
 
   const addSlot = (): Slot => {
@@ -130,20 +145,31 @@ export function createParsePool(opts: ParsePoolOptions = {}): LineProtocolParser
     return addSlot();
   };
 
+  /** Sends the body to a worker; `decode` turns its batch into the answer, on this thread, in reply order. */
+  const inWorker = <T>(body: Buffer, parseOpts: BodyParseOptions, decode: (decoder: BatchDecoder, batch: ColumnarBatch) => T): Promise<T> => {
+    const slot = pick();
+    const jobId = nextJobId++;
+    const bytes = transferable(body);
+    const job: ParseJob = { jobId, body: bytes, precision: parseOpts.precision, defaultTimeMs: parseOpts.defaultTimeMs, limits: parseOpts.limits ?? {} };
+    return new Promise<T>((resolve, reject) => {
+      slot.pending.set(jobId, { resolve: (batch) => resolve(decode(slot.decoder, batch)), reject });
+      slot.worker.ref();
+      slot.worker.postMessage(job, [bytes.buffer as ArrayBuffer]);
+    });
+  };
+  const inline = (body: Buffer): boolean => closed || maxWorkers === 0 || body.length < minWorkerBytes;
+
   return {
     parse(body, parseOpts) {
-      if (closed || maxWorkers === 0 || body.length < minWorkerBytes) {
-        return Promise.resolve(parseLineProtocol(body.toString("utf8"), { ...parseOpts, seriesCache }));
+      if (inline(body)) return Promise.resolve(parseLineProtocol(body.toString("utf8"), { ...parseOpts, seriesCache }));
+      return inWorker(body, parseOpts, (decoder, batch): ParseResult => ({ points: decodeBatch(decoder, shared, batch), errors: batch.errors }));
+    },
+    parseColumns(body, parseOpts) {
+      if (inline(body)) {
+        const { points, errors } = parseLineProtocol(body.toString("utf8"), { ...parseOpts, seriesCache });
+        return Promise.resolve({ kind: "points", points, errors });
       }
-      const slot = pick();
-      const jobId = nextJobId++;
-      const bytes = transferable(body);
-      const job: ParseJob = { jobId, body: bytes, precision: parseOpts.precision, defaultTimeMs: parseOpts.defaultTimeMs, limits: parseOpts.limits ?? {} };
-      return new Promise<ParseResult>((resolve, reject) => {
-        slot.pending.set(jobId, { resolve, reject });
-        slot.worker.ref();
-        slot.worker.postMessage(job, [bytes.buffer as ArrayBuffer]);
-      });
+      return inWorker(body, parseOpts, (decoder, batch): ParsedBody => ({ kind: "columns", columns: decodeColumns(decoder, shared, batch), errors: batch.errors }));
     },
     async close() {
       closed = true;
