@@ -1,6 +1,6 @@
 import type { Alert } from "../core/contracts.js";
 import { formatDuration } from "../core/duration.js";
-import { seriesKey } from "../core/point.js";
+import { statusAlert } from "../core/status-alert.js";
 
 /** Rule name of the alert raised when the store gives points up. */
 export const STORE_DROPS_RULE = "store_points_dropped";
@@ -43,41 +43,24 @@ export class StoreDropWatch {
   }
 
   private firing(nowMs: number, total: number, dropped: Readonly<Record<string, number>>, sinceMs: number): Alert {
-    const tags = { host: this.host };
-    const series = seriesKey("ansai_internal", tags, "points_dropped");
     const reasons = Object.entries(dropped)
       .filter(([, n]) => n > 0)
       .map(([reason, n]) => `${n} ${reason}`)
       .join(", ");
-    return {
-      id: `${STORE_DROPS_RULE}:${series}`,
+    return statusAlert({
       rule: STORE_DROPS_RULE,
       severity: "critical",
-      state: "firing",
-      series,
-      tags,
-      activeSinceMs: sinceMs,
-      firedAtMs: nowMs,
-      resolvedAtMs: null,
+      model: "counter",
+      measurement: "ansai_internal",
+      field: "points_dropped",
+      tags: { host: this.host },
+      value: total,
+      threshold: 0,
+      slopePerS: 0,
+      etaMs: nowMs,
+      nowMs,
+      sinceMs,
       summary: `ANSAI gave up ${total} points writing to its store (${reasons}): check that InfluxDB is up and accepts them, or raise store.influxdb.buffer.max_bytes`,
-      prediction: {
-        rule: STORE_DROPS_RULE,
-        model: "counter",
-        series,
-        measurement: "ansai_internal",
-        tags,
-        field: "points_dropped",
-        atMs: nowMs,
-        value: total,
-        threshold: 0,
-        slopePerS: 0,
-        etaMs: nowMs,
-        etaLowMs: nowMs,
-        etaHighMs: nowMs,
-        forecastValue: total,
-        confidence: 1,
-        samples: 0,
-      },
-    };
+    });
   }
 }

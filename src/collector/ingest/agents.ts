@@ -1,6 +1,6 @@
 import type { Alert } from "../../core/contracts.js";
 import { formatDuration } from "../../core/duration.js";
-import { seriesKey } from "../../core/point.js";
+import { statusAlert } from "../../core/status-alert.js";
 import { createTokenSet, type TokenSet } from "../../core/tokens.js";
 
 /** An agent the server accepts, from the server's config. */
@@ -131,39 +131,23 @@ export class AgentRegistry {
   }
 
   private silentAlert(state: AgentState, nowMs: number, sinceMs: number, silentMs: number): Alert {
-    const tags = { agent: state.name, ...(state.host ? { host: state.host } : {}) };
-    const series = seriesKey("ansai_agent", tags, "silent_s");
-    return {
-      id: `${SILENT_RULE}:${series}`,
+    return statusAlert({
       rule: SILENT_RULE,
       severity: "warning",
-      state: "firing",
-      series,
-      tags,
-      activeSinceMs: sinceMs,
-      firedAtMs: nowMs,
-      resolvedAtMs: null,
+      model: "heartbeat",
+      measurement: "ansai_agent",
+      field: "silent_s",
+      tags: { agent: state.name, ...(state.host ? { host: state.host } : {}) },
+      value: silentMs / 1000,
+      threshold: this.silentAfterMs / 1000,
+      slopePerS: 1,
+      etaMs: sinceMs + this.silentAfterMs,
+      nowMs,
+      sinceMs,
       summary: silentSummary(state, silentMs),
-      prediction: {
-        rule: SILENT_RULE,
-        model: "heartbeat",
-        series,
-        measurement: "ansai_agent",
-        tags,
-        field: "silent_s",
-        atMs: nowMs,
-        value: silentMs / 1000,
-        threshold: this.silentAfterMs / 1000,
-        slopePerS: 1,
-        etaMs: sinceMs + this.silentAfterMs,
-        etaLowMs: sinceMs + this.silentAfterMs,
-        etaHighMs: sinceMs + this.silentAfterMs,
-        forecastValue: silentMs / 1000,
-        confidence: 1,
-        samples: 0,
-      },
-    };
+    });
   }
+
 }
 
 function silentSummary(state: AgentState, silentMs: number): string {

@@ -145,30 +145,10 @@ function refused(error: string, started: number): ActionResult {
 function unitAction(config: RestartActionConfig, baseEnv: RestartActionDeps["baseEnv"], timeoutMs: number): Action {
   const resolve = nameResolver(config.unit, config.unit_from_tag, config.allow ?? [], UNIT_NAME, "systemd unit");
   const argvFor = (unit: string): string[] => [config.systemctl, "restart", "--", unit];
-  const describe = (alert: Alert): string => {
-    const r = resolve(alert);
-    return r.ok ? `restart unit: ${JSON.stringify(argvFor(r.name))}` : `restart unit from tag ${config.unit_from_tag}: refused (${r.error})`;
-  };
-  return {
-    type: "restart",
-    describe,
-    target: (alert) => {
-      const r = resolve(alert);
-      return `unit:${r.ok ? r.name : (tagValue(alert, config.unit_from_tag) ?? "")}`;
-    },
-    preview: (alert) => Promise.resolve([describe(alert)]),
-    refusal: (alert) => {
-      const r = resolve(alert);
-      return r.ok ? undefined : r.error;
-    },
-    async run(alert, signal) {
-      const started = Date.now();
-      const r = resolve(alert);
-      if (!r.ok) return refused(r.error, started);
-      const result = await runProgram({ argv: argvFor(r.name), timeoutMs, baseEnv }, {}, signal);
-      return { ...result, details: { unit: r.name } };
-    },
-  };
+  return namedRestart("unit", resolve, config.unit_from_tag, (unit) => `restart unit: ${JSON.stringify(argvFor(unit))}`, async (unit, signal) => {
+    const result = await runProgram({ argv: argvFor(unit), timeoutMs, baseEnv }, {}, signal);
+    return { ...result, details: { unit } };
+  });
 }
 
 // ---- Docker container ------------------------------------------------------------------------
@@ -177,16 +157,36 @@ function containerAction(config: RestartActionConfig, timeoutMs: number): Action
   const resolve = nameResolver(config.container, config.container_from_tag, config.allow ?? [], CONTAINER_NAME, "container");
   const graceS = Math.ceil(durationMs(config.grace) / 1000);
   const pathFor = (name: string): string => `/containers/${encodeURIComponent(name)}/restart?t=${graceS}`;
+  return namedRestart("container", resolve, config.container_from_tag, (name) => `POST ${pathFor(name)} on ${config.docker_socket}`, async (name, signal, started) => {
+    const answer = await dockerPost(config.docker_socket, pathFor(name), graceS * 1000 + timeoutMs, signal);
+    const base = { exitCode: null, durationMs: Date.now() - started, outputTail: answer.body.slice(-4096), details: { container: name, status: answer.status } };
+    if (answer.status === 204) return { ...base, ok: true };
+    const why = answer.error ?? `Docker answered ${answer.status}: ${dockerMessage(answer.body)}`;
+    return { ...base, ok: false, error: why };
+  });
+}
+
+/**
+ * A restart of something named (a unit, a container), fixed or taken from a tag: a name that
+ * does not resolve is refused before planning, and never run.
+ */
+function namedRestart(
+  kind: "unit" | "container",
+  resolve: (alert: Alert) => Resolved,
+  tag: string | undefined,
+  describeName: (name: string) => string,
+  runName: (name: string, signal: AbortSignal, startedMs: number) => Promise<ActionResult>,
+): Action {
   const describe = (alert: Alert): string => {
     const r = resolve(alert);
-    return r.ok ? `POST ${pathFor(r.name)} on ${config.docker_socket}` : `restart container from tag ${config.container_from_tag}: refused (${r.error})`;
+    return r.ok ? describeName(r.name) : `restart ${kind} from tag ${tag}: refused (${r.error})`;
   };
   return {
     type: "restart",
     describe,
     target: (alert) => {
       const r = resolve(alert);
-      return `container:${r.ok ? r.name : (tagValue(alert, config.container_from_tag) ?? "")}`;
+      return `${kind}:${r.ok ? r.name : (tagValue(alert, tag) ?? "")}`;
     },
     preview: (alert) => Promise.resolve([describe(alert)]),
     refusal: (alert) => {
@@ -197,11 +197,7 @@ function containerAction(config: RestartActionConfig, timeoutMs: number): Action
       const started = Date.now();
       const r = resolve(alert);
       if (!r.ok) return refused(r.error, started);
-      const answer = await dockerPost(config.docker_socket, pathFor(r.name), graceS * 1000 + timeoutMs, signal);
-      const base = { exitCode: null, durationMs: Date.now() - started, outputTail: answer.body.slice(-4096), details: { container: r.name, status: answer.status } };
-      if (answer.status === 204) return { ...base, ok: true };
-      const why = answer.error ?? `Docker answered ${answer.status}: ${dockerMessage(answer.body)}`;
-      return { ...base, ok: false, error: why };
+      return runName(r.name, signal, started);
     },
   };
 }
