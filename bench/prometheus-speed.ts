@@ -26,6 +26,7 @@ const T0 = 1_700_000_000_000;
 const END_MS = T0 + (SAMPLES - 1) * STEP_MS;
 const SIZE = 100 * 2 ** 30;
 const REPEATS = 5;
+const BACKFILL_SERIES = 10_000;
 
 /** Used percent of series i at sample k: a slow fill at a per-series rate, with a little noise. */
 const usedPercent = (i: number, k: number): number => 20 + ((i % 97) / 97) * 30 + (k * ((i % 13) + 1)) / 2000 + Math.sin(i * 31 + k) * 0.05;
@@ -69,23 +70,26 @@ async function measurePrometheus(n: number): Promise<number> {
   const promtool = requireDebianBinary("promtool", "prometheus");
   const dir = mkdtempSync(path.join(tmpdir(), "ansai-bench-promspeed-"));
   try {
-    const file = path.join(dir, "data.om");
-    const out = createWriteStream(file);
-    const write = async (s: string): Promise<void> => {
-      if (!out.write(s)) await once(out, "drain");
-    };
-    await write("# TYPE node_filesystem_avail_bytes gauge\n");
-    for (let i = 0; i < n; i++) {
-      let chunk = "";
-      for (let k = 0; k < SAMPLES; k++) chunk += `node_filesystem_avail_bytes{host="h${i % 1000}",path="/d${Math.floor(i / 1000)}"} ${Math.round(SIZE * (1 - usedPercent(i, k) / 100))} ${(T0 + k * STEP_MS) / 1000}\n`;
-      await write(chunk);
+    // Backfilled 10k series at a time (a 1 GB file each); Prometheus merges the overlapping blocks.
+    for (let from = 0; from < n; from += BACKFILL_SERIES) {
+      const file = path.join(dir, "data.om");
+      const out = createWriteStream(file);
+      const write = async (s: string): Promise<void> => {
+        if (!out.write(s)) await once(out, "drain");
+      };
+      await write("# TYPE node_filesystem_avail_bytes gauge\n");
+      for (let i = from; i < Math.min(n, from + BACKFILL_SERIES); i++) {
+        let chunk = "";
+        for (let k = 0; k < SAMPLES; k++) chunk += `node_filesystem_avail_bytes{host="h${i % 1000}",path="/d${Math.floor(i / 1000)}"} ${Math.round(SIZE * (1 - usedPercent(i, k) / 100))} ${(T0 + k * STEP_MS) / 1000}\n`;
+        await write(chunk);
+      }
+      await write("# EOF\n");
+      out.end();
+      await once(out, "finish");
+      const res = spawnSync(promtool, ["tsdb", "create-blocks-from", "openmetrics", file, path.join(dir, "tsdb")], { encoding: "utf8", maxBuffer: 1 << 26 });
+      if (res.status !== 0) throw new Error(`promtool backfill failed: ${res.stderr || res.stdout}`);
+      rmSync(file);
     }
-    await write("# EOF\n");
-    out.end();
-    await once(out, "finish");
-    const res = spawnSync(promtool, ["tsdb", "create-blocks-from", "openmetrics", file, path.join(dir, "tsdb")], { encoding: "utf8", maxBuffer: 1 << 26 });
-    if (res.status !== 0) throw new Error(`promtool backfill failed: ${res.stderr || res.stdout}`);
-    rmSync(file);
     writeFileSync(path.join(dir, "prometheus.yml"), "global: {}\n");
     const port = await freePort();
     const proc = startProc(

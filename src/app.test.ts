@@ -110,6 +110,44 @@ describe("app", () => {
     expect(res.type).toContain("application/problem+json");
   });
 
+  it("counts matching series (cardinality) beyond the limit", async () => {
+    const { body } = await get("/api/v1/series?measurement=disk&field=used_percent&limit=1");
+    expect(body).toMatchObject({ cardinality: 2, truncated: true });
+    expect(body.series).toHaveLength(1);
+  });
+
+  it("groups series by a tag, as JSON and as CSV", async () => {
+    const route = "/api/v1/query/grouped?measurement=disk&field=used_percent&group_by=path&start=-20m&step=5m&aggregate=max";
+    const { status, body } = await get(route);
+    expect(status).toBe(200);
+    const groups = body.groups as Array<{ tags: Record<string, string>; series: number; samples: Array<[number, number]> }>;
+    expect(groups.map((g) => [g.tags.path, g.series])).toEqual([["/data", 1], ["/flat", 1]]);
+    expect(groups[1]!.samples.every(([, v]) => v === 30)).toBe(true);
+    const csv = await fetch(`${app.url}${route}&format=csv`);
+    expect(csv.headers.get("content-type")).toContain("text/csv");
+    const lines = (await csv.text()).trimEnd().split("\n");
+    expect(lines[0]).toBe("time,path,value");
+    expect(lines.filter((l) => l.includes(",/flat,")).every((l) => /^\d{4}-\d\d-\d\dT[\d:.]+Z,\/flat,30$/.test(l))).toBe(true);
+    const single = await fetch(`${app.url}/api/v1/query?series=${encodeURIComponent("disk,device=vdb,fstype=ext4,host=h1,mode=rw,path=/flat used_percent")}&start=-20m&step=5m&format=csv`);
+    expect((await single.text()).split("\n")[0]).toBe("time,value");
+  });
+
+  it("keeps alert transitions as history, and marks silenced alerts (which are not notified)", async () => {
+    const history = (await get("/api/v1/alerts/history?since=-1h")).body.transitions as Array<{ atMs: number; alert: { rule: string; state: string; tags: Record<string, string> } }>;
+    expect(history.map((t) => [t.alert.rule, t.alert.state, t.alert.tags.path])).toContainEqual(["disk_full_24h", "pending", "/data"]);
+    const res = await fetch(`${app.url}/api/v1/silences`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ matchers: { rule: "disk_full_24h", tags: { path: "/data" } }, duration: "1h", comment: "maintenance" }),
+    });
+    expect(res.status).toBe(201);
+    const alerts = (await get("/api/v1/alerts")).body.alerts as Array<{ rule: string; silenced?: boolean }>;
+    expect(alerts.map((a) => [a.rule, a.silenced])).toEqual([["disk_full_24h", true]]);
+    const { id } = ((await res.json()) as { silence: { id: string } }).silence;
+    expect((await fetch(`${app.url}/api/v1/silences/${id}`, { method: "DELETE" })).status).toBeLessThan(300);
+    expect(((await get("/api/v1/alerts")).body.alerts as Array<{ silenced?: boolean }>)[0]!.silenced).toBeUndefined();
+  });
+
   it("raises a pending 24 h alert for the disk full in about 8 h, and none for the flat one", async () => {
     const alerts = (await get("/api/v1/alerts")).body.alerts as Array<{ rule: string; state: string; tags: Record<string, string> }>;
     expect(alerts.map((a) => [a.rule, a.state, a.tags.path])).toEqual([["disk_full_24h", "pending", "/data"]]);

@@ -27,6 +27,7 @@ import { openInfluxdbStore } from "./store/influxdb.js";
 import { agentDirectory, createFleetExecutor } from "./remediator/fleet.js";
 import { JobQueue } from "./remediator/jobs.js";
 import { StoreDropWatch } from "./store/drop-alert.js";
+import { AlertHistory } from "./analyzer/alert-history.js";
 import type { SelectReads } from "./store/select.js";
 
 /** How often ANSAI writes its own health (`ansai_internal`) to the store. */
@@ -133,6 +134,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   });
 
   const storeDrops = new StoreDropWatch(host);
+  const history = new AlertHistory();
   const allAlerts = (): Alert[] => [...analyzer.alerts(), ...agents.alerts(), ...storeDrops.alerts()];
   let lastEvalMs = 0;
   const evaluate = async (): Promise<void> => {
@@ -148,9 +150,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     for (const alert of transitions) {
       log.info({ component: "analyzer", alert: alert.id, state: alert.state, severity: alert.severity }, alert.summary);
     }
+    history.record(transitions, nowMs);
     remediator.handle(transitions);
     remediator.tick(nowMs);
-    notifier.handle(transitions, active);
+    // Silenced alerts are shown in the API but not sent; the remediator applies silences itself.
+    const loud = (a: Alert): boolean => silences.matches(a, nowMs) === undefined;
+    notifier.handle(transitions.filter(loud), active.filter(loud));
   };
   const writeSelfPoint = async (): Promise<void> => {
     const health = analyzer.ruleHealth();
@@ -175,7 +180,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   };
   const api = buildApi({
     store,
-    analysis: { predictions: () => analyzer.predictions(), alerts: allAlerts, ruleHealth: () => analyzer.ruleHealth() },
+    analysis: {
+      predictions: () => analyzer.predictions(),
+      alerts: allAlerts,
+      ruleHealth: () => analyzer.ruleHealth(),
+      history,
+      silenced: (alert) => silences.matches(alert, clock.nowMs()) !== undefined,
+    },
     write: { sink: pipeline, sinkColumns: pipelineColumns, room: hasRoom, drain: () => store.flush(), limits: { maxBodyBytes: config.server.max_push_bytes, maxSeriesPerHost: config.server.max_series_per_host } },
     agentPush: { agents, sink: pipeline, flush: () => store.flush(), room: hasRoom, clock, log: log.child({ component: "ingest" }), maxBodyBytes: config.server.max_push_bytes },
     actions: { journal, remediator, silences, clock },

@@ -4,6 +4,7 @@ import { AgentRegistry } from "../collector/ingest/agents.js";
 import { systemClock, type Store } from "../core/contracts.js";
 import { buildApi, type ApiDeps } from "./server.js";
 import { JobQueue } from "../remediator/jobs.js";
+import { AlertHistory } from "../analyzer/alert-history.js";
 import type { SelectReads } from "../store/select.js";
 
 /** Where the committed OpenAPI document lives, relative to the repository root. */
@@ -48,7 +49,7 @@ export function offlineApiDeps(overrides: Partial<ApiDeps> = {}): ApiDeps {
   const maxBodyBytes = 1 << 20;
   return {
     store: emptyStore(),
-    analysis: { predictions: () => [], alerts: () => [], ruleHealth: () => [] },
+    analysis: { predictions: () => [], alerts: () => [], ruleHealth: () => [], history: new AlertHistory() },
     actions: {
       journal: { read: () => [] },
       remediator: { pending: () => [], breakers: () => [], approve: offline, reject: offline },

@@ -46,6 +46,7 @@ export const alertSchema = z
     resolvedAtMs: z.number().nullable(),
     summary: z.string().describe('One line for people, e.g. "/var on web-01 full in 3 h 10 m".'),
     prediction: predictionSchema,
+    silenced: z.boolean().optional().describe("True when a silence (POST /api/v1/silences) covers the alert: it is not notified."),
   })
   .meta({ id: "Alert", description: "An alert and the prediction behind it." });
 

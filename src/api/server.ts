@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { AlertHistory } from "../analyzer/alert-history.js";
 import type { RuleHealth } from "../analyzer/rules.js";
 import type { Alert, Clock, Prediction, Store } from "../core/contracts.js";
 import { formatDuration } from "../core/duration.js";
@@ -30,7 +31,15 @@ import { registerWriteRoutes, type WriteDeps } from "./routes/write.js";
 /** What the API reads; each part is passed in, none is reached through globals. */
 export interface ApiDeps {
   store: Store;
-  analysis: { predictions(): Prediction[]; alerts(): Alert[]; ruleHealth(): RuleHealth[] };
+  analysis: {
+    predictions(): Prediction[];
+    alerts(): Alert[];
+    ruleHealth(): RuleHealth[];
+    /** Recent transitions, for /api/v1/alerts/history; absent: no history route. */
+    history?: Pick<AlertHistory, "list">;
+    /** Whether a silence covers the alert now (silenced alerts are not notified). */
+    silenced?(alert: Alert): boolean;
+  };
   /** The remediation journal, approvals, breakers and silences. */
   actions: ActionRouteDeps;
   /** Healing jobs agents pull, and the storm state; absent: no job routes. */

@@ -118,6 +118,8 @@ export interface Alert {
   /** One line for people, e.g. "/var on web-01 full in 3 h 10 m (2 h 50 m – 3 h 40 m)". */
   summary: string;
   prediction: Prediction;
+  /** Set when a silence covers the alert: shown, not notified. */
+  silenced?: boolean;
 }
 
 /** What an action reports after it ran. */

@@ -23,15 +23,22 @@ export function registerSeriesRoutes(app: FastifyInstance, deps: ApiDeps): void 
       schema: {
         tags: ["series"],
         operationId: "listSeries",
-        summary: "Series the store holds, by measurement, field and tags (tag.<key>=<value>).",
+        summary: "Series the store holds, by measurement, field and tags (tag.<key>=<value>), with their cardinality.",
         querystring: seriesQuery,
-        response: { 200: z.object({ series: z.array(seriesInfoSchema) }), ...problemResponses },
+        response: {
+          200: z.object({
+            cardinality: z.number().int().describe("How many series match, before the limit."),
+            truncated: z.boolean().describe("True when more series match than were returned (raise limit)."),
+            series: z.array(seriesInfoSchema),
+          }),
+          ...problemResponses,
+        },
       },
     },
     async (req) => {
       const { measurement, field, limit } = req.query;
-      const series = await deps.store.listSeries({ measurement, field, tags: tagParams(req.query), limit });
-      return { series };
+      const matching = await deps.store.listSeries({ measurement, field, tags: tagParams(req.query) });
+      return { cardinality: matching.length, truncated: matching.length > limit, series: matching.slice(0, limit) };
     },
   );
 }
