@@ -110,6 +110,11 @@ describe("app", () => {
     expect(res.type).toContain("application/problem+json");
   });
 
+  it("filters predictions by resource", async () => {
+    expect(((await get("/api/v1/predictions?resource=disk")).body.predictions as unknown[]).length).toBeGreaterThan(0);
+    expect((await get("/api/v1/predictions?resource=procstat")).body.predictions).toEqual([]);
+  });
+
   it("counts matching series (cardinality) beyond the limit", async () => {
     const { body } = await get("/api/v1/series?measurement=disk&field=used_percent&limit=1");
     expect(body).toMatchObject({ cardinality: 2, truncated: true });

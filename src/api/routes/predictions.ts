@@ -9,6 +9,7 @@ import type { ApiDeps } from "../server.js";
 const predictionQuery = z.strictObject({
   host: z.string().optional().describe("Only predictions for this host tag."),
   rule: z.string().optional().describe("Only predictions of this rule, e.g. disk_full_24h."),
+  resource: z.string().optional().describe("Only predictions about this kind of resource: the source measurement, e.g. disk, procstat, x509_cert."),
   within: durationParam.optional().describe("Only predictions reaching the threshold within this time, e.g. 24h."),
 });
 
@@ -17,7 +18,7 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps): v
   app.withTypeProvider<ZodTypeProvider>().get(
     "/api/v1/predictions",
     {
-      config: { scope: "read", hint: "Use ?host=web-01&rule=disk_full_24h&within=24h." },
+      config: { scope: "read", hint: "Use ?host=web-01&resource=disk&rule=disk_full_24h&within=24h." },
       schema: {
         tags: ["predictions"],
         operationId: "listPredictions",
@@ -27,12 +28,13 @@ export function registerPredictionRoutes(app: FastifyInstance, deps: ApiDeps): v
       },
     },
     async (req) => {
-      const { host, rule, within } = req.query;
+      const { host, rule, resource, within } = req.query;
       const nowMs = deps.clock.nowMs();
       const predictions = deps.analysis
         .predictions()
         .filter((p) => host === undefined || p.tags.host === host)
         .filter((p) => rule === undefined || p.rule === rule)
+        .filter((p) => resource === undefined || p.measurement === resource)
         .filter((p) => within === undefined || (p.etaMs !== null && p.etaMs <= nowMs + within));
       return { predictions };
     },
