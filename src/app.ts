@@ -115,6 +115,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     registry,
     repeatIntervalMs: durationMs(config.notifiers.repeat_interval),
     defaultHost: host,
+    // Silenced alerts are shown in the API but not sent; the remediator applies silences itself.
+    muted: (alert, nowMs) => silences.matches(alert, nowMs) !== undefined,
   });
   const jobs = new JobQueue({ clock, log: log.child({ component: "jobs" }), timeoutMs: durationMs(config.remediation.fleet.job_timeout) });
   const directory = agentDirectory(() => agents.list(), config.remediation.fleet.group_label);
@@ -153,9 +155,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     history.record(transitions, nowMs);
     remediator.handle(transitions);
     remediator.tick(nowMs);
-    // Silenced alerts are shown in the API but not sent; the remediator applies silences itself.
-    const loud = (a: Alert): boolean => silences.matches(a, nowMs) === undefined;
-    notifier.handle(transitions.filter(loud), active.filter(loud));
+    notifier.handle(transitions, active);
   };
   const writeSelfPoint = async (): Promise<void> => {
     const health = analyzer.ruleHealth();

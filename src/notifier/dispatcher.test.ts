@@ -133,6 +133,24 @@ describe("notifier dispatcher de-duplication", () => {
     await d.close();
   });
 
+  it("sends nothing for a muted (silenced) alert, and sends it once unmuted", async () => {
+    const clock = manualClock();
+    const n = recorder("rec");
+    let muted = true;
+    const d = createNotifierDispatcher({ notifiers: [n], log: quietLog, clock, defaultHost: "h", muted: () => muted });
+    d.handle([testAlert({ state: "firing" })]);
+    await d.idle();
+    clock.set(5 * H);
+    d.handle([]);
+    await d.idle();
+    expect(n.sent).toEqual([]);
+    muted = false;
+    d.handle([]);
+    await d.idle();
+    expect(n.sent).toHaveLength(1);
+    await d.close();
+  });
+
   it("repeats carry the freshest summary from the current alerts", async () => {
     const clock = manualClock();
     const n = recorder("rec");

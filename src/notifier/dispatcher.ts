@@ -46,6 +46,8 @@ export interface DispatcherOptions {
   maxQueuedBatches?: number;
   /** 0..1 source for jitter; injected so tests are reproducible. */
   random?: () => number;
+  /** A silenced alert is not sent while this says so (first notice and repeats); it goes out once unmuted. */
+  muted?: (alert: Alert, nowMs: number) => boolean;
 }
 
 export interface NotifierDispatcher {
@@ -150,6 +152,7 @@ export function createNotifierDispatcher(opts: DispatcherOptions): NotifierDispa
       if (st && (st.delivered || st.inFlight > 0)) out.push(a);
     }
     for (const a of firing.values()) {
+      if (opts.muted?.(a, nowMs)) continue;
       let st = lane.sent.get(a.id);
       if (st && (st.inFlight > 0 || nowMs - st.lastMs < lane.repeatMs)) continue;
       if (!st) {
