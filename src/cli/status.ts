@@ -16,29 +16,23 @@ interface StatusBody {
 /** `ansai status`: nearest predicted exhaustions and alerts, read from the running API. */
 export async function runStatus(opts: { config?: string; url?: string; token?: string; limit: number }): Promise<void> {
   const url = opts.url ?? apiUrl(loadConfig({ file: opts.config, cwd: process.cwd() }).config);
-  let body: StatusBody;
-  let res: Response;
-  try {
-    res = await fetch(`${url}/api/v1/status`, { headers: authHeaders(opts.token), signal: AbortSignal.timeout(5000) });
-  } catch (err) {
-    throw new AnsaiError(
+  const unreachable = (err: unknown): AnsaiError =>
+    new AnsaiError(
       ErrorCodes.API_UNREACHABLE,
       `cannot reach ANSAI at ${url}: ${(err as Error).message}`,
       "Start it with `ansai start` (or `npm start`), or pass --url if it listens elsewhere.",
       { cause: err },
     );
-  }
+  const res = await fetch(`${url}/api/v1/status`, { headers: authHeaders(opts.token), signal: AbortSignal.timeout(5000) }).catch((err: unknown) => {
+    throw unreachable(err);
+  });
   if (res.status === 401 || res.status === 403) throw new AnsaiError(ErrorCodes.API_UNAUTHORIZED, `ANSAI at ${url} answered ${res.status}`, TOKEN_HINT);
+  let body: StatusBody;
   try {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = (await res.json()) as StatusBody;
   } catch (err) {
-    throw new AnsaiError(
-      ErrorCodes.API_UNREACHABLE,
-      `cannot reach ANSAI at ${url}: ${(err as Error).message}`,
-      "Start it with `ansai start` (or `npm start`), or pass --url if it listens elsewhere.",
-      { cause: err },
-    );
+    throw unreachable(err);
   }
   const nowMs = Date.now();
   console.log(`ANSAI ${body.version} on ${body.host}`);

@@ -220,16 +220,7 @@ function reserve(b: Batch, n: number): void {
 }
 
 function push(b: Batch, id: number, ts: number, value: number): void {
-  if (b.length === b.ids.length) {
-    const cap = b.ids.length * 2;
-    const ids = new Int32Array(cap);
-    ids.set(b.ids);
-    const tsArr = new Float64Array(cap);
-    tsArr.set(b.ts);
-    const values = new Float64Array(cap);
-    values.set(b.values);
-    Object.assign(b, { ids, ts: tsArr, values });
-  }
+  reserve(b, 1);
   b.ids[b.length] = id;
   b.ts[b.length] = ts;
   b.values[b.length] = value;
