@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { collectReport, isUnder, reportIdFor } from "./collect.js";
-import { CERT_NOT_AFTER_MS, DAY_MS, filledStore, FULL_AT_MS, NOW_MS, FILL_PER_DAY, type Fixture } from "./test-data.js";
+import { fitTrend } from "./forecast.js";
+import { CERT_NOT_AFTER_MS, DAILY_CPU_PEAK_FULL_MS, DAY_MS, filledStore, FULL_AT_MS, NOW_MS, FILL_PER_DAY, type Fixture } from "./test-data.js";
 import type { Report, ReportItem } from "./types.js";
 
 let fx: Fixture;
@@ -102,6 +103,36 @@ describe("collectReport", () => {
 
   it("survives JSON unchanged", () => {
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+  });
+});
+
+describe("collectReport on a daily rhythm", () => {
+  it("dates CPU saturation by its busy hour (seasonal), weeks before the average gets there", async () => {
+    const daily = await filledStore({ dailyCpu: true });
+    try {
+      const r = await collectReport({ store: daily.store, nowMs: NOW_MS, horizonMs: 30 * DAY_MS, historyMs: 14 * DAY_MS, timezone: "UTC" });
+      const cpu = r.hosts[0]!.items.find((i) => i.kind === "cpu")!;
+      expect(cpu.model).toBe("seasonal");
+      // Three weeks out, within 15 %; hourly means of the history's 40-minute buckets blunt the peak a little, so it comes late.
+      expect(Math.abs(cpu.exhaustion!.atMs - DAILY_CPU_PEAK_FULL_MS)).toBeLessThan(3 * DAY_MS);
+      expect(cpu.exhaustion!.lowMs!).toBeLessThanOrEqual(DAILY_CPU_PEAK_FULL_MS);
+      expect(cpu.status).toBe("warning");
+      expect(cpu.recommendation).toMatch(/^add CPU or spread the load: saturated at the busy hour around 2026-01-2\d/);
+      expect(cpu.headroomAtHorizon).toBe(0);
+      // The forecast line keeps the daily swing: its highs and lows a day apart differ by tens of points.
+      const lastDay = cpu.forecast.filter((p) => p.tMs >= NOW_MS + 29 * DAY_MS).map((p) => p.value);
+      expect(Math.max(...lastDay) - Math.min(...lastDay)).toBeGreaterThan(30);
+      // A straight trend through the same history sees the average, which is full only in ~8 weeks.
+      const trend = fitTrend(cpu.history, NOW_MS, 100, 30 * DAY_MS, 14 * DAY_MS)!;
+      expect(trend.etaMs === null || trend.etaMs > NOW_MS + 40 * DAY_MS).toBe(true);
+      // Memory is flat: the seasonal fit gives it no date, as the trend would not either.
+      const mem = r.hosts[0]!.items.find((i) => i.kind === "memory")!;
+      expect(mem.model).toBe("seasonal");
+      expect(mem.exhaustion).toBeNull();
+      expect(mem.status).toBe("ok");
+    } finally {
+      await daily.close();
+    }
   });
 });
 

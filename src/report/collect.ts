@@ -3,7 +3,7 @@ import type { TrendForecast } from "../analyzer/models/linear-trend.js";
 import type { Samples, Store } from "../core/contracts.js";
 import { formatValue } from "../core/format.js";
 import { seriesKey, type SeriesInfo } from "../core/point.js";
-import { certForecast, fitCertificate, fitTrend, forecastBand } from "./forecast.js";
+import { certForecast, fitCertificate, fitSeasonal, fitTrend, forecastBand, type SeasonalFit } from "./forecast.js";
 import { exhaustion, itemStatus, recommendation, type RecommendationHints } from "./recommend.js";
 import { REPORT_SCHEMA, type Grower, type HostReport, type ItemStatus, type Report, type ReportItem, type ResourceKind } from "./types.js";
 
@@ -48,13 +48,15 @@ interface PercentSource {
   target: (tags: Readonly<Record<string, string>>) => string;
   /** Turns a stored value into percent used (CPU stores idle). */
   toPercent?: (v: number) => number;
+  /** Load with a daily rhythm: forecast on the daily season once there is enough history. */
+  seasonal?: boolean;
 }
 
 const PERCENT_SOURCES: readonly PercentSource[] = [
   { kind: "disk", measurement: "disk", field: "used_percent", target: (t) => t.path ?? "?" },
   { kind: "inodes", measurement: "disk", field: "inodes_used_percent", target: (t) => t.path ?? "?" },
-  { kind: "memory", measurement: "mem", field: "used_percent", target: () => "memory" },
-  { kind: "cpu", measurement: "cpu", field: "usage_idle", tags: { cpu: "cpu-total" }, target: () => "cpu", toPercent: (v) => 100 - v },
+  { kind: "memory", measurement: "mem", field: "used_percent", target: () => "memory", seasonal: true },
+  { kind: "cpu", measurement: "cpu", field: "usage_idle", tags: { cpu: "cpu-total" }, target: () => "cpu", toPercent: (v) => 100 - v, seasonal: true },
 ];
 
 interface GrowerSource {
@@ -234,7 +236,8 @@ async function readPercentItem(pass: Pass, source: PercentSource, info: SeriesIn
   const toPercent = source.toPercent ?? ((v: number) => v);
   const history: Samples = raw.map(([t, v]) => [t, toPercent(v)]);
   const limit = 100;
-  const fc = fitTrend(history, nowMs, limit, horizonMs, historyMs);
+  const seasonal = source.seasonal ? fitSeasonal(history, nowMs, limit, horizonMs, 0) : undefined;
+  const fc = seasonal ? undefined : fitTrend(history, nowMs, limit, horizonMs, historyMs);
   const item: ReportItem = {
     id,
     kind: source.kind,
@@ -249,6 +252,7 @@ async function readPercentItem(pass: Pass, source: PercentSource, info: SeriesIn
     growthPerWeek: null,
     exhaustion: null,
     headroomAtHorizon: null,
+    model: null,
     confidence: null,
     status: "unknown",
     recommendation: "",
@@ -256,8 +260,9 @@ async function readPercentItem(pass: Pass, source: PercentSource, info: SeriesIn
     history,
     forecast: [],
   };
-  if (fc) applyTrend(item, fc, nowMs, horizonMs);
-  item.status = fc ? itemStatus(item, nowMs, horizonMs) : "unknown";
+  if (seasonal) applySeasonal(item, seasonal, nowMs, horizonMs);
+  else if (fc) applyTrend(item, fc, nowMs, horizonMs);
+  item.status = item.model !== null ? itemStatus(item, nowMs, horizonMs) : "unknown";
   item.recommendation = recommendation(item, nowMs, timezone, hints);
   return item;
 }
@@ -270,8 +275,18 @@ function applyTrend(item: ReportItem, fc: TrendForecast, nowMs: number, horizonM
   const inSight = fc.etaMs !== null && fc.etaMs - nowMs <= ETA_REACH_HORIZONS * horizonMs;
   item.exhaustion = inSight ? exhaustion(fc.etaMs, fc.etaLowMs, fc.etaHighMs) : null;
   item.headroomAtHorizon = item.limit - Math.min(item.limit, fc.forecastValue);
+  item.model = "robust_trend";
   item.confidence = fc.confidence;
   item.forecast = forecastBand(fc, nowMs, horizonMs, item.limit, 0);
+}
+
+/** As applyTrend, on the daily season: the headroom is the busy hour's, over the horizon's last day. */
+function applySeasonal(item: ReportItem, { fc, band }: SeasonalFit, nowMs: number, horizonMs: number): void {
+  applyTrend(item, fc, nowMs, horizonMs);
+  const lastDay = band.filter((p) => p.tMs >= nowMs + horizonMs - DAY_MS);
+  item.headroomAtHorizon = item.limit - Math.min(item.limit, Math.max(...lastDay.map((p) => p.value)));
+  item.model = "seasonal";
+  item.forecast = band;
 }
 
 /** A certificate's days left; the exact notAfter from `enddate` when stored, else from `expiry`. */
@@ -301,6 +316,7 @@ async function readCertItem(pass: Pass, info: SeriesInfo, id: string): Promise<R
     growthPerWeek: -7,
     exhaustion: exhaustion(fit.notAfterMs, fit.notAfterMs, fit.notAfterMs),
     headroomAtHorizon: daysLeft - horizonMs / DAY_MS,
+    model: "cert_expiry",
     confidence: 1,
     status: "unknown",
     recommendation: "",

@@ -1,6 +1,7 @@
 import { CertExpiryModel } from "../analyzer/models/cert-expiry.js";
 import type { TrendForecast } from "../analyzer/models/linear-trend.js";
 import { RobustTrend } from "../analyzer/models/robust-trend.js";
+import { SeasonalForecaster } from "../analyzer/models/seasonal.js";
 import type { Samples } from "../core/contracts.js";
 import type { ForecastPoint } from "./types.js";
 
@@ -15,6 +16,11 @@ const PERSIST_BUCKETS = 2;
 const FORECAST_STEPS = 24;
 /** Half-width of the noise band around the central line, in residual standard deviations. */
 const NOISE_BAND_SIGMA = 2;
+/** Seasonal fits: hourly buckets, a daily season (the daily peak is what CPU and memory are planned for). */
+const SEASON_BUCKET_MS = 3_600_000;
+const SEASON_MS = 86_400_000;
+/** Seasonal forecast points drawn at most (hourly up to 60 days). */
+const SEASONAL_MAX_STEPS = 1440;
 
 /**
  * The robust trend (Theil–Sen with burst rejection, as the `robust_trend` rule model) of
@@ -34,6 +40,37 @@ export function fitTrend(samples: Samples, nowMs: number, limit: number, horizon
   const slot = model.allocate();
   for (const [t, v] of samples) model.observe(slot, t, v);
   return model.predict(slot, nowMs, limit, horizonMs, MIN_SAMPLES);
+}
+
+/** A seasonal fit: the forecast in the trend shape, and its hourly line with the 95 % band. */
+export interface SeasonalFit {
+  fc: TrendForecast;
+  band: ForecastPoint[];
+}
+
+/**
+ * Holt–Winters with a daily season (the `seasonal` rule model, in hourly buckets) of `samples`
+ * toward an upper `limit`: the ETA is when the forecast hourly mean first reaches the limit — the
+ * busy hour, not the daily average, which a straight trend would follow. Undefined before two
+ * full days of data (the model's initialisation) or when the latest sample is a day old. Band
+ * values are clamped to [floor, limit].
+ */
+export function fitSeasonal(samples: Samples, nowMs: number, limit: number, horizonMs: number, floor: number): SeasonalFit | undefined {
+  if (samples.length < MIN_SAMPLES) return undefined;
+  const model = new SeasonalForecaster({ bucketMs: SEASON_BUCKET_MS, seasonMs: SEASON_MS, initialCapacity: 1 });
+  const slot = model.allocate();
+  for (const [t, v] of samples) model.observe(slot, t, v);
+  const fc = model.predict(slot, nowMs, limit, horizonMs, MIN_SAMPLES);
+  if (!fc) return undefined;
+  const clamp = (v: number): number => Math.min(limit, Math.max(floor, v));
+  const steps = Math.min(SEASONAL_MAX_STEPS, Math.max(1, Math.ceil(horizonMs / SEASON_BUCKET_MS)));
+  const band: ForecastPoint[] = [];
+  for (let i = 0; i <= steps; i++) {
+    const t = nowMs + (horizonMs * i) / steps;
+    const p = model.forecastAt(slot, t);
+    if (p) band.push({ tMs: t, value: clamp(p.value), low: clamp(p.low), high: clamp(p.high) });
+  }
+  return { fc, band };
 }
 
 /** What a certificate's samples say: its notAfter (ms) and how many samples there were. */

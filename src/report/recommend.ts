@@ -78,6 +78,8 @@ export function recommendation(item: ReportItem, nowMs: number, timeZone: string
   if (item.current === null) return "no data in the history window: check that the collector runs";
   const e = item.exhaustion;
   const what = fixFor(item, hints);
+  // A seasonal forecast's dates are when the busy hour gets there, not the daily average.
+  if (item.model === "seasonal") what.outcome += " at the busy hour";
   if (item.status === "unknown" || item.growthPerDay === null) return `no forecast yet: too little history (${formatValue(item.current, "used_percent")} used now)`;
   if (e !== null && e.atMs <= nowMs) return `${what.now}: ${item.target} is at its limit now`;
   if (e !== null && (item.status === "critical" || item.status === "warning")) {

@@ -35,7 +35,17 @@ export interface FixtureOptions {
   fillPath?: string;
   /** Extra tags on the certificate (e.g. a hostile common_name). */
   commonName?: string;
+  /**
+   * CPU with a daily rhythm instead of flat: busy {@link DAILY_CPU_MEAN_START} % + 1 point a day
+   * on average, ± {@link DAILY_CPU_SWING} over the day, so the busy hour saturates long before the mean.
+   */
+  dailyCpu?: boolean;
 }
+
+export const DAILY_CPU_MEAN_START = 30;
+export const DAILY_CPU_SWING = 35;
+/** When the daily CPU's busy hour first reaches 100 % (mean + swing = 100). */
+export const DAILY_CPU_PEAK_FULL_MS = NOW_MS - 14 * DAY_MS + (100 - DAILY_CPU_MEAN_START - DAILY_CPU_SWING) * DAY_MS;
 
 /**
  * 14 days every 10 minutes on one host: /data filling linearly (with noise), / flat, memory
@@ -55,7 +65,7 @@ export async function filledStore(opts: FixtureOptions = {}): Promise<Fixture> {
       { measurement: "disk", tags: { host, path: opts.fillPath ?? "/data", device: "sdb1", fstype: "ext4", mode: "rw" }, fields: { used_percent: fill, inodes_used_percent: 5, used: fill * 1e9 }, timeMs: t },
       { measurement: "disk", tags: { host, path: "/", device: "sda1", fstype: "ext4", mode: "rw" }, fields: { used_percent: 50 + noise(i, 0.3), inodes_used_percent: 10, used: 50e9 }, timeMs: t },
       { measurement: "mem", tags: { host }, fields: { used_percent: 40 + noise(i + 7, 2) }, timeMs: t },
-      { measurement: "cpu", tags: { host, cpu: "cpu-total" }, fields: { usage_idle: 80 + noise(i + 3, 5) }, timeMs: t },
+      { measurement: "cpu", tags: { host, cpu: "cpu-total" }, fields: { usage_idle: opts.dailyCpu ? 100 - dailyCpuBusy(days) + noise(i + 3, 2) : 80 + noise(i + 3, 5) }, timeMs: t },
       { measurement: "dir_size", tags: { host, path: "/data/logs" }, fields: { size_bytes: 1e8 + days * 5e8 }, timeMs: t },
       { measurement: "procstat", tags: { host, process_name: "worker", pid: "4242" }, fields: { memory_rss: 2e8 + days * 3e7 + noise(i, 1e6) }, timeMs: t },
     );
@@ -78,4 +88,9 @@ export async function filledStore(opts: FixtureOptions = {}): Promise<Fixture> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Busy percent of the daily CPU `days` after the history starts (the day starts at 00:00 UTC). */
+function dailyCpuBusy(days: number): number {
+  return DAILY_CPU_MEAN_START + days + DAILY_CPU_SWING * Math.sin(2 * Math.PI * days);
 }

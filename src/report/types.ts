@@ -59,7 +59,13 @@ export interface ReportItem {
   exhaustion: Exhaustion | null;
   /** Distance to the limit at the horizon's end in `unit` (percent points free, days left); null without a forecast. */
   headroomAtHorizon: number | null;
-  /** 0..1: how sure the model is of the trend's direction; null without a forecast. */
+  /**
+   * How the forecast was made: `robust_trend` (Theil–Sen), `seasonal` (Holt–Winters with a daily
+   * season, for CPU and memory with two days of data: dates are when the busy hour reaches the
+   * limit), `cert_expiry` (exact); null without a forecast.
+   */
+  model: "robust_trend" | "seasonal" | "cert_expiry" | null;
+  /** 0..1: how sure the model is of the trend's direction (seasonal: that the limit is reached within the horizon); null without a forecast. */
   confidence: number | null;
   status: ItemStatus;
   /** One line saying what to do, e.g. "grow /var or clean /var/log: full around 2026-12-14 (12–19 Dec)". */
