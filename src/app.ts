@@ -271,8 +271,7 @@ async function openStore(deps: {
     rollupStepMs: durationMs(config.storage.rollup_step),
     rollupRetentionMs: durationMs(config.storage.rollup_retention),
   });
-  // The embedded store's drops (queue full on a stuck disk) are counted in ansai_store_points_dropped_total, not alerted yet.
-  return { store, bufferBytes: () => 0, droppedPoints: () => ({}), reads: store };
+  return { store, bufferBytes: () => 0, droppedPoints: () => store.droppedPoints(), reads: store };
 }
 
 /**

@@ -16,4 +16,11 @@ describe("StoreDropWatch", () => {
     expect(w.evaluate(12 * MIN, { buffer_full: 5, rejected: 2 }).map((a) => a.state)).toEqual(["resolved"]);
     expect(w.evaluate(13 * MIN, { buffer_full: 6, rejected: 2 }).map((a) => a.state)).toEqual(["firing"]);
   });
+
+  it("points at the disk when the embedded store lost points, at InfluxDB otherwise", () => {
+    const embedded = new StoreDropWatch("srv").evaluate(MIN, { queue_full: 40 });
+    expect(embedded[0]!.summary).toMatch(/\(40 queue_full\): the data dir's disk is full, failing or too slow/);
+    const influx = new StoreDropWatch("srv").evaluate(MIN, { buffer_full: 3 });
+    expect(influx[0]!.summary).toMatch(/check that InfluxDB is up/);
+  });
 });

@@ -60,7 +60,14 @@ export class StoreDropWatch {
       etaMs: nowMs,
       nowMs,
       sinceMs,
-      summary: `ANSAI gave up ${total} points writing to its store (${reasons}): check that InfluxDB is up and accepts them, or raise store.influxdb.buffer.max_bytes`,
+      summary: `ANSAI gave up ${total} points writing to its store (${reasons}): ${advice(dropped)}`,
     });
   }
+}
+
+/** What to do, by where the points were lost: the embedded store's disk, or the way to InfluxDB. */
+function advice(dropped: Readonly<Record<string, number>>): string {
+  const embedded = (dropped.queue_full ?? 0) + (dropped.flush_failed ?? 0) > 0 && Object.keys(dropped).every((r) => r === "queue_full" || r === "flush_failed");
+  if (embedded) return "the data dir's disk is full, failing or too slow: check free space (df) and its health, or collect less often (interval)";
+  return "check that InfluxDB is up and accepts them, or raise store.influxdb.buffer.max_bytes";
 }

@@ -208,6 +208,18 @@ describe("batching", () => {
     expect((await timed.stats()).points).toBe(1);
   });
 
+  it("counts what it loses when the queue is full (for the store_points_dropped alert), not what input it rejects", async () => {
+    // 20 batches of 10 may wait: one synchronous write of 300 values overflows before any flush runs.
+    const store = await openStore({ maxBatchPoints: 10, flushIntervalMs: 60_000 });
+    store.write([point(0, { text: "not a number" })]);
+    expect(store.droppedPoints()).toEqual({});
+    store.write(Array.from({ length: 300 }, (_, i) => point(i + 1, { v: i })));
+    const lost = store.droppedPoints().queue_full ?? 0;
+    expect(lost).toBeGreaterThan(0);
+    await store.flush();
+    expect((await store.stats()).points + lost).toBe(300);
+  });
+
   it("commits every point when writes and flushes interleave", async () => {
     const store = await openStore({ maxBatchPoints: 7 });
     const flushes: Array<Promise<void>> = [];

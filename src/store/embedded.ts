@@ -44,6 +44,8 @@ export interface EmbeddedStoreStats {
 /** `writeColumns` queues exactly what `write` would for the same points (same ids, same drops), without a point object. */
 export interface EmbeddedStore extends Store, SelectReads, ColumnSink {
   stats(): Promise<EmbeddedStoreStats>;
+  /** Accepted points lost since open, by reason (queue_full: the disk could not keep up; flush_failed). */
+  droppedPoints(): Readonly<Record<string, number>>;
   /** Rolls expiring raw points up, applies retention, then checkpoints. `nowMs` defaults to the clock. */
   compact(nowMs?: number): Promise<void>;
 }
@@ -364,7 +366,12 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
   let closed: Promise<void> | undefined;
   let pendingCount = 0;
   const metrics = opts.registry ? makeMetrics(opts.registry, () => pendingCount, () => ids.size) : undefined;
-  const drop = (reason: string, n = 1): void => metrics?.dropped.inc({ reason }, n);
+  // Accepted points lost (not input rejected): what the store_points_dropped alert watches.
+  const lost: Record<string, number> = {};
+  const drop = (reason: string, n = 1): void => {
+    metrics?.dropped.inc({ reason }, n);
+    if (reason === "queue_full" || reason === "flush_failed") lost[reason] = (lost[reason] ?? 0) + n;
+  };
 
   // Every database operation runs through this chain: DuckDB connections are not for concurrent use,
   // and it keeps flushes strictly one at a time.
@@ -787,5 +794,5 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Emb
     return closed;
   }
 
-  return { write, writeColumns, flush, query, listSeries, pendingPoints: () => pendingCount, close, stats, compact, ...selectReads };
+  return { write, writeColumns, flush, query, listSeries, pendingPoints: () => pendingCount, droppedPoints: () => ({ ...lost }), close, stats, compact, ...selectReads };
 }
