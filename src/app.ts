@@ -118,6 +118,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     // Silenced alerts are shown in the API but not sent; the remediator applies silences itself.
     muted: (alert, nowMs) => silences.matches(alert, nowMs) !== undefined,
   });
+  const history = new AlertHistory();
   const jobs = new JobQueue({ clock, log: log.child({ component: "jobs" }), timeoutMs: durationMs(config.remediation.fleet.job_timeout) });
   const directory = agentDirectory(() => agents.list(), config.remediation.fleet.group_label);
   const remediator: Remediator = createRemediator({
@@ -132,12 +133,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     dataDir,
     host,
     registry,
-    raise: (alert) => notifier.handle([alert]),
+    raise: (alert) => {
+      history.record([alert], clock.nowMs());
+      notifier.handle([alert]);
+    },
   });
 
   const storeDrops = new StoreDropWatch(host);
-  const history = new AlertHistory();
-  const allAlerts = (): Alert[] => [...analyzer.alerts(), ...agents.alerts(), ...storeDrops.alerts()];
+  const allAlerts = (): Alert[] => [...analyzer.alerts(), ...agents.alerts(), ...storeDrops.alerts(), ...remediator.alerts()];
   let lastEvalMs = 0;
   const evaluate = async (): Promise<void> => {
     const nowMs = clock.nowMs();

@@ -307,6 +307,20 @@ describe("remediator: verification, retries, escalation", () => {
     await h.remediator.idle();
     expect(h.kinds()).toEqual(["planned", "started", "finished", "raised"]);
     expect(h.raised.map((a) => a.rule)).toEqual(["remediation_failed"]);
+    // Listed beside the analyzer's alerts while firing; resolved when the alert it was healing resolves.
+    expect(h.remediator.alerts().map((a) => [a.rule, a.state])).toEqual([["remediation_failed", "firing"]]);
+    h.clock.advance(MIN);
+    h.remediator.handle([resolvedOf(worker("1"))]);
+    expect(h.raised.map((a) => [a.id, a.state])).toEqual([
+      [h.raised[0]!.id, "firing"],
+      [h.raised[0]!.id, "resolved"],
+    ]);
+    expect(h.raised[1]!.summary).toMatch(/resolved: nothing left to heal \(was: remediation failed: mark/);
+    expect(h.remediator.alerts().map((a) => a.state)).toEqual(["resolved"]);
+    // Kept a while after resolving, as resolved analyzer alerts are, then forgotten.
+    h.clock.advance(16 * MIN);
+    h.remediator.tick(h.clock.nowMs());
+    expect(h.remediator.alerts()).toEqual([]);
   });
 });
 
@@ -323,6 +337,13 @@ describe("remediator: circuit breaker", () => {
     expect(h.records("suppressed").map((r) => r.kind === "suppressed" && r.reason)).toEqual(["breaker_open"]);
     expect(h.raised.filter((a) => a.rule === "remediation_breaker_open")).toHaveLength(1);
     expect(h.remediator.breakers()).toMatchObject([{ action: "mark", target: "procstat,pid=1 memory_rss", failures: 3 }]);
+    expect(h.remediator.alerts().filter((a) => a.rule === "remediation_breaker_open").map((a) => a.state)).toEqual(["firing"]);
+    // When the breaker closes (open_for), its alert resolves.
+    h.clock.advance(6 * 60 * MIN);
+    h.remediator.tick(h.clock.nowMs());
+    const breakerAlerts = h.raised.filter((a) => a.rule === "remediation_breaker_open");
+    expect(breakerAlerts.map((a) => a.state)).toEqual(["firing", "resolved"]);
+    expect(breakerAlerts[1]!.summary).toMatch(/^circuit breaker closed: mark may run on procstat,pid=1 memory_rss again/);
     // Another target is not affected.
     h.remediator.handle([worker("2")]);
     await h.remediator.idle();

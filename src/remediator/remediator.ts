@@ -26,7 +26,7 @@ export interface RemediatorOptions {
   silences?: { matches(alert: Alert, nowMs: number): SilenceLike | undefined };
   /** Host of alerts without a `host` tag, for remediation.allow.hosts. */
   host?: string;
-  /** Hands an alert to people (notifiers): remediation_failed, remediation_breaker_open. */
+  /** Hands an alert to people (notifiers): remediation_failed, remediation_breaker_open, remediation_storm; firing, then resolved. */
   raise?: (alert: Alert) => void;
   registry?: Registry;
   /** Builds an action from its config; default: the registry in actions/index.ts. */
@@ -67,6 +67,8 @@ export interface Remediator {
   reject(runId: string, by: string, reason: string): void;
   /** Circuit breakers open now. */
   breakers(): BreakerState[];
+  /** Alerts it raised for people, firing or recently resolved (as the analyzer's are listed). */
+  alerts(): Alert[];
   /** The fleet-wide storm in progress (automatic actions paused), if any. */
   storm(): StormState | undefined;
   /** A person ends the storm: automatic actions resume. False when there was none. */
@@ -120,6 +122,9 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
   const queue: Run[] = [];
   const running = new Map<string, { run: Run; resolved: boolean }>();
   const verifying = new Map<string, { run: Run; deadlineMs: number }>();
+  // Alerts raised for people, by id: a failed remediation resolves with the alert it was healing,
+  // an open breaker when it closes, a storm when it ends; resolved ones stay listed a while.
+  const raised = new Map<string, { alert: Alert; resolvesWith?: string; untilMs?: number }>();
   const retries = new Map<string, { run: Run; atMs: number }>();
   const metrics = createMetrics(opts.registry, () => pendingRuns.size, () => policy.openBreakers(clock.nowMs()).length);
 
@@ -277,7 +282,7 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
     const summary =
       `remediation failed: ${run.binding.name} on ${run.target} could not heal "${run.alert.summary}" (${why}). ` +
       "A person must fix it: see the journal (ansai actions list) and the action's output.";
-    raise(run, `remediation_failed/${run.runId}`, "remediation_failed", summary);
+    raise(run, `remediation_failed/${run.runId}`, "remediation_failed", summary, { resolvesWith: run.alert.id });
   }
 
   function breakerOpened(run: Run, b: BreakerState): void {
@@ -285,10 +290,10 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
       `${b.failures} failed or not verified runs within remediation.breaker.window: ${b.action} is disabled on ${b.target} ` +
       `until ${new Date(b.untilMs).toISOString()}; find the cause in the journal (ansai actions list) and fix it`;
     record(run, { kind: "breaker_opened", untilMs: b.untilMs, failures: b.failures, detail });
-    raise(run, `remediation_breaker_open/${b.action}/${b.target}`, "remediation_breaker_open", `circuit breaker open: ${detail}`);
+    raise(run, `remediation_breaker_open/${b.action}/${b.target}`, "remediation_breaker_open", `circuit breaker open: ${detail}`, { untilMs: b.untilMs });
   }
 
-  function raise(run: Run, id: string, rule: string, summary: string): void {
+  function raise(run: Run, id: string, rule: string, summary: string, end: { resolvesWith?: string; untilMs?: number }): void {
     const nowMs = clock.nowMs();
     const alert: Alert = {
       id,
@@ -305,14 +310,39 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
     };
     record(run, { kind: "raised", alertRule: rule, summary });
     log.error({ action: run.binding.name, target: run.target, rule }, summary);
+    raised.set(id, { alert, ...end });
+    handOver(alert);
+  }
+
+  function handOver(alert: Alert): void {
     try {
       opts.raise?.(alert);
     } catch (err) {
-      log.error({ err, rule }, "cannot hand a remediation alert to the notifiers");
+      log.error({ err, rule: alert.rule }, "cannot hand a remediation alert to the notifiers");
+    }
+  }
+
+  function resolveRaised(id: string, nowMs: number, why: string): void {
+    const entry = raised.get(id);
+    if (entry === undefined || entry.alert.state !== "firing") return;
+    const alert: Alert = { ...entry.alert, state: "resolved", resolvedAtMs: nowMs, summary: `${why} (was: ${entry.alert.summary})` };
+    raised.set(id, { alert });
+    handOver(alert);
+  }
+
+  /** Open breakers that closed resolve their alert; resolved alerts are forgotten after a while. */
+  function sweepRaised(nowMs: number): void {
+    for (const [id, e] of [...raised]) {
+      if (e.untilMs !== undefined && e.untilMs <= nowMs) resolveRaised(id, nowMs, `circuit breaker closed: ${e.alert.tags.action} may run on ${e.alert.tags.target} again`);
+      const resolvedAt = e.alert.resolvedAtMs;
+      if (resolvedAt !== null && nowMs - resolvedAt > RAISED_KEEP_RESOLVED_MS) raised.delete(id);
     }
   }
 
   function resolved(alert: Alert): void {
+    for (const [id, e] of [...raised]) {
+      if (e.resolvesWith === alert.id) resolveRaised(id, clock.nowMs(), `the alert ${alert.id} resolved: nothing left to heal`);
+    }
     for (const [runId, v] of verifying) {
       if (v.run.alert.id !== alert.id) continue;
       verifying.delete(runId);
@@ -394,11 +424,8 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
       summary,
       prediction: base.prediction,
     };
-    try {
-      opts.raise?.(alert);
-    } catch (err) {
-      log.error({ err, rule: STORM_RULE }, "cannot hand a remediation alert to the notifiers");
-    }
+    raised.set(alert.id, { alert });
+    handOver(alert);
   }
 
   function tick(nowMs: number): void {
@@ -431,6 +458,7 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
     }
     drain();
     policy.sweep(nowMs);
+    sweepRaised(nowMs);
   }
 
   function safelyDo(step: () => void): void {
@@ -526,6 +554,7 @@ export function createRemediator(opts: RemediatorOptions): Remediator {
       record(run, { kind: "rejected", by, reason });
     },
     breakers: () => policy.openBreakers(clock.nowMs()),
+    alerts: () => [...raised.values()].map((e) => e.alert),
     storm: () => fleet.storming(),
     resume(by) {
       const storm = fleet.resume();
@@ -560,6 +589,8 @@ function bindingOf(spec: ActionConfig, action: Action, config: RemediationConfig
 }
 
 const STORM_RULE = "remediation_storm";
+/** Resolved remediation alerts stay listed this long, as the analyzer keeps its resolved ones. */
+const RAISED_KEEP_RESOLVED_MS = 15 * 60_000;
 const stormIdOf = (storm: StormState): string => `${STORM_RULE}/${storm.sinceMs}`;
 /** Decisions that keep a run waiting in the queue rather than dropping it. */
 const waits = (d: Decision): d is { run: false; reason: "concurrency" | "group_busy"; detail: string } => !d.run && (d.reason === "concurrency" || d.reason === "group_busy");
