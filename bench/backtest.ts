@@ -4,7 +4,8 @@
  * whole command: read, parse, replay, print) and end to end (`node dist/cli/main.js backtest`,
  * Node start-up included). Two sample intervals: 1 s (ten samples per 10 s evaluation) and 10 s
  * (one evaluation per sample, the live default). Run: `npx tsx bench/backtest.ts` (after
- * `npm run build` for the end-to-end row). Set BACKTEST_SAMPLES to change the size.
+ * `npm run build` for the end-to-end row). Set BACKTEST_SAMPLES to change the size, and
+ * BACKTEST_CONFIG to replay under a config's rules instead of the built-in ones.
  */
 import { spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
@@ -17,6 +18,7 @@ import { seededRandom } from "../src/analyzer/test-helpers.js";
 const SAMPLES = Number(process.env.BACKTEST_SAMPLES ?? 5_000_000);
 const T0 = 1_700_000_000_000;
 const SERIES = "disk,host=h1,path=/data used_percent";
+const CONFIG_ARGS = process.env.BACKTEST_CONFIG ? ["--config", path.resolve(process.env.BACKTEST_CONFIG)] : [];
 const CLI = path.resolve(import.meta.dirname, "../dist/cli/main.js");
 const BUILT = path.resolve(import.meta.dirname, "../dist/cli/backtest.js");
 // The compiled command when built (what users run), else the sources through tsx (slower).
@@ -56,7 +58,7 @@ function nullSink(): Writable & { lines: number } {
 async function inProcess(file: string): Promise<{ ms: number; transitions: number }> {
   const stdout = nullSink();
   const started = performance.now();
-  const code = await runBacktest(["--input", file, "--series", SERIES], {
+  const code = await runBacktest(["--input", file, "--series", SERIES, ...CONFIG_ARGS], {
     stdin: process.stdin,
     stdout,
     stderr: process.stderr,
@@ -71,7 +73,7 @@ async function inProcess(file: string): Promise<{ ms: number; transitions: numbe
 function endToEnd(file: string): { ms: number; transitions: number } | undefined {
   if (!existsSync(CLI)) return undefined;
   const started = performance.now();
-  const res = spawnSync(process.execPath, [CLI, "backtest", "--input", file, "--series", SERIES], { cwd: path.dirname(file), encoding: "utf8", maxBuffer: 1 << 28 });
+  const res = spawnSync(process.execPath, [CLI, "backtest", "--input", file, "--series", SERIES, ...CONFIG_ARGS], { cwd: path.dirname(file), encoding: "utf8", maxBuffer: 1 << 28 });
   const ms = performance.now() - started;
   if (res.status !== 0) throw new Error(`node dist/cli/main.js backtest exited ${res.status}: ${res.stderr}`);
   return { ms, transitions: res.stdout.split("\n").filter(Boolean).length };

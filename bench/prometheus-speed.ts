@@ -6,6 +6,8 @@
  * incremental part: ns per sample through `write()`).
  *
  * Run: `npx tsx bench/prometheus-speed.ts [series=10000]` (a list such as 10000,100000 for more sizes).
+ * `--ansai-only` skips Prometheus (its backfill takes minutes): ANSAI's figures alone, with the
+ * write cost split into the first step (series creation) and the steady state.
  */
 import { spawnSync } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -31,21 +33,33 @@ const BACKFILL_SERIES = 10_000;
 /** Used percent of series i at sample k: a slow fill at a per-series rate, with a little noise. */
 const usedPercent = (i: number, k: number): number => 20 + ((i % 97) / 97) * 30 + (k * ((i % 13) + 1)) / 2000 + Math.sin(i * 31 + k) * 0.05;
 
-const counts = (process.argv[2] ?? "10000").split(",").map(Number);
-console.log("| series | samples | Prometheus predict_linear (ms, median of 5) | ANSAI evaluate (ms, median of 5) | ratio | ANSAI write (ns/sample) |");
-console.log("|---:|---:|---:|---:|---:|---:|");
+const args = process.argv.slice(2);
+const ansaiOnly = args.includes("--ansai-only");
+const counts = (args.find((a) => !a.startsWith("--")) ?? "10000").split(",").map(Number);
+if (ansaiOnly) {
+  console.log("| series | samples | ANSAI evaluate (ms, median of 5) | ANSAI write (ns/sample) | first step (ms) | after the first step (ns/sample) |");
+  console.log("|---:|---:|---:|---:|---:|---:|");
+} else {
+  console.log("| series | samples | Prometheus predict_linear (ms, median of 5) | ANSAI evaluate (ms, median of 5) | ratio | ANSAI write (ns/sample) |");
+  console.log("|---:|---:|---:|---:|---:|---:|");
+}
 for (const n of counts) {
   const ansai = measureAnsai(n);
+  if (ansaiOnly) {
+    console.log(`| ${n.toLocaleString("en")} | ${(n * SAMPLES).toLocaleString("en")} | ${ansai.evalMs.toFixed(0)} | ${ansai.nsPerSample.toFixed(0)} | ${ansai.firstStepMs.toFixed(0)} | ${ansai.steadyNsPerSample.toFixed(0)} |`);
+    continue;
+  }
   const promMs = await measurePrometheus(n);
   console.log(`| ${n.toLocaleString("en")} | ${(n * SAMPLES).toLocaleString("en")} | ${promMs.toFixed(0)} | ${ansai.evalMs.toFixed(0)} | ${(promMs / ansai.evalMs).toFixed(1)}× | ${ansai.nsPerSample.toFixed(0)} |`);
 }
 
-function measureAnsai(n: number): { evalMs: number; nsPerSample: number } {
+function measureAnsai(n: number): { evalMs: number; nsPerSample: number; firstStepMs: number; steadyNsPerSample: number } {
   const rule = defaultRules.find((r) => r.name === "disk_full_24h")!;
   const analyzer = createAnalyzer({ rules: [rule], log: pino({ level: "silent" }) });
   const points: Array<Point & { fields: Record<string, number> }> = [];
   for (let i = 0; i < n; i++) points.push({ measurement: "disk", tags: { host: `h${i % 1000}`, path: `/d${Math.floor(i / 1000)}` }, fields: { used_percent: 0 }, timeMs: 0 });
   const started = process.hrtime.bigint();
+  let firstStepNs = 0;
   for (let k = 0; k < SAMPLES; k++) {
     const t = T0 + k * STEP_MS;
     for (let i = 0; i < n; i++) {
@@ -54,15 +68,18 @@ function measureAnsai(n: number): { evalMs: number; nsPerSample: number } {
       p.fields.used_percent = usedPercent(i, k);
     }
     analyzer.write(points);
+    if (k === 0) firstStepNs = Number(process.hrtime.bigint() - started);
   }
-  const nsPerSample = Number(process.hrtime.bigint() - started) / (n * SAMPLES);
+  const totalNs = Number(process.hrtime.bigint() - started);
+  const nsPerSample = totalNs / (n * SAMPLES);
+  const steadyNsPerSample = (totalNs - firstStepNs) / (n * (SAMPLES - 1));
   const times: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
     const s = performance.now();
     analyzer.evaluate(END_MS + r);
     times.push(performance.now() - s);
   }
-  return { evalMs: median(times), nsPerSample };
+  return { evalMs: median(times), nsPerSample, firstStepMs: firstStepNs / 1e6, steadyNsPerSample };
 }
 
 async function measurePrometheus(n: number): Promise<number> {

@@ -1,5 +1,6 @@
 import { parseLineProtocol, type LineError } from "../collector/ingest/line-protocol.js";
 import { AnsaiError, ErrorCodes } from "../core/errors.js";
+import { columnsToPoints, type ColumnHead, type PointColumns } from "../core/columns.js";
 import type { Point, SeriesInfo } from "../core/point.js";
 
 /**
@@ -23,6 +24,9 @@ import type { Point, SeriesInfo } from "../core/point.js";
 export type EpochPrecision = "ns" | "us" | "ms" | "s";
 
 export type InputFormat = "csv" | "line-protocol";
+
+/** A batch of samples: points (line protocol), or columns (CSV: no object per row). */
+export type SampleBatch = readonly Point[] | PointColumns;
 
 export interface ReadOptions {
   /** The input as the user named it, for error messages (e.g. "disk.csv"). */
@@ -70,6 +74,20 @@ export function inputError(name: string, line: number, message: string): AnsaiEr
  * are skipped). Points are fresh objects; points of one series share one frozen tags object.
  */
 export async function* readSamples(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<Point[]> {
+  for await (const batch of readSampleBatches(chunks, opts)) yield isColumns(batch) ? columnsToPoints(batch) : batch;
+}
+
+/** Whether a batch is columns (else points). */
+export function isColumns(batch: SampleBatch): batch is PointColumns {
+  return !Array.isArray(batch);
+}
+
+/**
+ * As `readSamples`, but a CSV's batches are columns (one head, one field; fresh arrays per
+ * batch, the `heads` and `fieldNames` tables shared by every batch of the input): what the
+ * replay feeds the analyzer, without two objects per row.
+ */
+export async function* readSampleBatches(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<Point[] | PointColumns> {
   const it = chunks[Symbol.asyncIterator]();
   let head = "";
   let format: InputFormat | undefined;
@@ -169,11 +187,13 @@ interface CsvState {
   epochUnit: EpochPrecision | undefined;
   epochUnitLine: number;
   forced: boolean;
-  /** `{[field]: value}` with one hidden class for the whole input. */
-  makeFields: (value: number) => Record<string, number>;
+  /** Rows of the current chunk; grown as needed, copied out per batch. */
+  timesMs: Float64Array;
+  values: Float64Array;
+  rows: number;
 }
 
-async function* readCsv(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<Point[]> {
+async function* readCsv(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<PointColumns> {
   const series = opts.series;
   if (series === undefined) {
     throw new AnsaiError(
@@ -191,17 +211,26 @@ async function* readCsv(chunks: AsyncIterable<string>, opts: ReadOptions): Async
     epochUnit: opts.precision,
     epochUnitLine: 0,
     forced: opts.precision !== undefined,
-    makeFields: fieldsMaker(series.field),
+    timesMs: new Float64Array(1024),
+    values: new Float64Array(1024),
+    rows: 0,
   };
+  const heads: ColumnHead[] = [{ measurement: state.measurement, tags: state.tags }];
+  const fieldNames = [Object.freeze([series.field])];
   for await (const [text, firstLine] of wholeLines(chunks, opts.name)) {
-    const points = parseCsvRows(text, firstLine, state);
-    if (points.length > 0) yield points;
+    parseCsvRows(text, firstLine, state);
+    const count = state.rows;
+    if (count === 0) continue;
+    const values = state.values.slice(0, count);
+    // One head and one shape: all ids are 0.
+    const ids = new Int32Array(count);
+    yield { count, heads, fieldNames, headIds: ids, shapeIds: ids, timesMs: state.timesMs.slice(0, count), values, others: [] };
   }
 }
 
-/** Parses whole CSV lines; throws on the first bad row. */
-function parseCsvRows(text: string, firstLine: number, state: CsvState): Point[] {
-  const out: Point[] = [];
+/** Parses whole CSV lines into the state's columns (from row 0); throws on the first bad row. */
+function parseCsvRows(text: string, firstLine: number, state: CsvState): void {
+  state.rows = 0;
   const n = text.length;
   let line = firstLine;
   let pos = firstLine === 1 && text.charCodeAt(0) === BOM ? 1 : 0;
@@ -211,24 +240,23 @@ function parseCsvRows(text: string, firstLine: number, state: CsvState): Point[]
     const next = end + 1;
     let stop = end;
     if (stop > pos && text.charCodeAt(stop - 1) === CR) stop--;
-    const row = readRow(text, pos, stop, line, state);
-    if (row !== undefined) out.push(row);
+    readRow(text, pos, stop, line, state);
     pos = next;
     line++;
   }
-  return out;
 }
 
-function readRow(text: string, start: number, stop: number, line: number, state: CsvState): Point | undefined {
+/** Reads one line into the state's columns (nothing for a blank line or the header). */
+function readRow(text: string, start: number, stop: number, line: number, state: CsvState): void {
   let a = start;
   let b = stop;
   while (a < b && isBlank(text.charCodeAt(a))) a++;
   while (b > a && isBlank(text.charCodeAt(b - 1))) b--;
-  if (a === b) return undefined; // blank line
+  if (a === b) return; // blank line
   if (!state.headerSeen) {
     // The header is the first non-blank line; detection already checked it.
     state.headerSeen = true;
-    return undefined;
+    return;
   }
   const comma = text.indexOf(",", a);
   if (comma < 0 || comma >= b) throw inputError(state.name, line, `expected 2 columns "${CSV_HEADER}", got 1: ${quote(text.slice(a, b))}`);
@@ -259,22 +287,24 @@ function readRow(text: string, start: number, stop: number, line: number, state:
   const timeMs = readTimestamp(text, ta, tb, line, state);
   const value = readValue(text, va, vb);
   if (value === undefined) throw inputError(state.name, line, `expected a number as the value, got ${quote(text.slice(va, vb))}`);
-  return { measurement: state.measurement, tags: state.tags, fields: state.makeFields(value), timeMs };
+  const row = state.rows;
+  if (row === state.timesMs.length) {
+    state.timesMs = grow(state.timesMs);
+    state.values = grow(state.values);
+  }
+  state.timesMs[row] = timeMs;
+  state.values[row] = value;
+  state.rows = row + 1;
+}
+
+function grow(a: Float64Array): Float64Array {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 function isBlank(ch: number): boolean {
   return ch === SPACE || ch === TAB;
-}
-
-/** Builds `{[field]: value}` objects that all share one shape. */
-function fieldsMaker(field: string): (value: number) => Record<string, number> {
-  const template: Record<string, number> = {};
-  template[field] = 0;
-  return (value) => {
-    const f = { ...template };
-    f[field] = value;
-    return f;
-  };
 }
 
 function isDigit(ch: number): boolean {
@@ -520,7 +550,9 @@ export function parseCsvTimestamp(text: string, precision?: EpochPrecision): num
     epochUnit: precision,
     epochUnitLine: 0,
     forced: precision !== undefined,
-    makeFields: fieldsMaker("value"),
+    timesMs: new Float64Array(1),
+    values: new Float64Array(1),
+    rows: 0,
   };
   return readTimestamp(text, 0, text.length, 1, state);
 }

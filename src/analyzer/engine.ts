@@ -7,6 +7,7 @@ import { seriesKey, type FieldValue, type Point } from "../core/point.js";
 import type { TrendForecast } from "./models/linear-trend.js";
 import { createModel } from "./models/index.js";
 import type { ForecastModel } from "./models/model.js";
+import { BatchRoutes, EMPTY_ROUTE, FIELD_HEADER, HeadRoutes, RouteTable, ShapeTable, type FieldOps } from "./route-table.js";
 import {
   INACTIVE,
   alertCondition,
@@ -17,6 +18,7 @@ import {
   stepAlert,
   type AlertLifecycle,
   type CompiledRule,
+  type LifecycleTiming,
   type RuleHealth,
   type RuleSpec,
 } from "./rules.js";
@@ -28,6 +30,12 @@ export interface AnalyzerOptions {
   registry?: Registry;
   /** How long resolved alerts stay visible (ms). Default 15 minutes. */
   resolvedRetentionMs?: number;
+  /**
+   * Time every rule's evaluation for its health (`lastDurationMs`) and the duration histogram.
+   * Default true; a backtest, which reads neither, turns it off (two clock reads per rule per
+   * evaluation are a large share of a replay), and `lastDurationMs` then stays null.
+   */
+  timeRules?: boolean;
 }
 
 export interface EvaluationResult {
@@ -62,6 +70,8 @@ const ROUTE_CACHE_LIMIT = 1_000_000;
 
 interface RuleRuntime {
   compiled: CompiledRule;
+  /** The rule's lifecycle timing, built once. */
+  timing: LifecycleTiming;
   model: ForecastModel;
   bindings: Binding[];
   health: RuleHealth;
@@ -80,6 +90,13 @@ interface Binding {
   joinKey: string | null;
   prediction: Prediction | null;
   lifecycle: AlertLifecycle;
+  /**
+   * While the alert is active: the prediction it shows and the evaluation that set it. The Alert
+   * itself (its summary rendered) is built from these when read, so a firing alert costs no
+   * rendering per evaluation; `alert` caches it until the next evaluation changes them.
+   */
+  shown: Prediction | null;
+  shownAtMs: number;
   alert: Alert | null;
   dead: boolean;
 }
@@ -96,21 +113,19 @@ interface SeriesEntry {
   createdMs: number;
 }
 
-/** What one field of a point feeds: model slots to update and bindings whose threshold it is. */
-interface FieldRoute {
-  field: string;
-  /** The field list columns last named for this series (by identity), and this field's position in it (-1: absent). */
-  lastNames: readonly string[] | undefined;
-  lastIndex: number;
-  models: ForecastModel[];
-  slots: number[];
+/** What one field of a point feeds besides models (rare): bindings whose threshold it is, threshold series it is. */
+interface FieldSide {
   thresholdTargets: Binding[];
   /** Threshold series this field is: where to record its latest value. */
   joins: Array<{ values: Map<string, number>; key: string }>;
 }
 
-type PointRoute = readonly FieldRoute[];
-const NO_ROUTE: PointRoute = Object.freeze([]);
+/** One field of a route while it is built (packed into the route table afterwards). */
+interface FieldDraft extends FieldSide {
+  fieldId: number;
+  modelIds: number[];
+  slots: number[];
+}
 /** The condition of a series younger than its rule's min_history: never active. */
 const NOT_YET = Object.freeze({ active: false, keepFiring: false });
 
@@ -140,21 +155,35 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       models.set(modelKey, model);
     }
     const health: RuleHealth = { rule: spec.name, lastEvaluationMs: null, lastDurationMs: null, lastError: null, series: 0 };
-    rules.push({ compiled, model, bindings: [], health, joined: new Map() });
+    const timing: LifecycleTiming = { forMs: compiled.spec.forMs, keepFiringForMs: compiled.spec.keepFiringForMs, keepResolvedMs };
+    rules.push({ compiled, timing, model, bindings: [], health, joined: new Map() });
   }
 
   const entries = new Map<string, SeriesEntry>();
-  const routes = new Map<string, PointRoute>();
-  const byTagsObject = new WeakMap<object, { generation: number; measurement: string; route: PointRoute }>();
+  // The write path (see route-table.ts): routes are offsets into one packed table, valid for one generation.
+  const table = new RouteTable();
+  const sides: FieldSide[] = [];
+  const modelList = [...new Set(rules.map((r) => r.model))];
+  const watchedFields = [...new Set(rules.flatMap(watchedFieldsOf))];
+  const routes = new Map<string, number>();
+  const byTagsObject = new WeakMap<object, { generation: number; measurement: string; route: number }>();
   let generation = 0;
-  // Per table of column heads: routes by head id (an array index instead of a WeakMap lookup per point), for one generation.
-  const routesByHeadTable = new WeakMap<object, { generation: number; routes: Array<PointRoute | undefined> }>();
+  // Per table of column heads: route offsets by head id (an array index instead of a WeakMap lookup per point).
+  const routesByHeadTable = new WeakMap<object, HeadRoutes>();
+  // Per table of field-name lists: where each watched field sits in each list.
+  const shapesByTable = new WeakMap<object, ShapeTable>();
+  // Per producer (known by the tags object of its batches' first point): routes by position in the batch.
+  const batchesByFirstTags = new WeakMap<object, BatchRoutes>();
   const active = new Set<Binding>();
   let lastSweepMs = -Infinity;
   const metrics = opts.registry ? createMetrics(opts.registry, () => entries.size) : undefined;
+  const timeRules = opts.timeRules ?? true;
 
-  /** The route of a series; `timeMs` (of the point being routed) dates series it creates. */
-  function routeFor(p: ColumnHead, timeMs: number): PointRoute {
+  /**
+   * The route (offset in `table`) of a series; `timeMs` (of the point being routed) dates series
+   * it creates. May start a new generation (every older offset invalid) before building the route.
+   */
+  function routeFor(p: ColumnHead, timeMs: number): number {
     // Fast path: producers that keep one (read-only) tags object per series skip key building.
     const tags = p.tags;
     const known = byTagsObject.get(tags);
@@ -163,26 +192,34 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     let raw = p.measurement;
     for (const k in tags) raw += `\u0001${k}\u0002${tags[k]}`;
     let route = routes.get(raw);
-    if (route === undefined) {
-      route = buildRoute(p, timeMs);
-      if (routes.size >= ROUTE_CACHE_LIMIT) clearRoutes();
-      routes.set(raw, route);
+    if (route !== undefined) {
+      // A known series under another tags object: the producer builds tags per point, and
+      // remembering each one would only fill the WeakMap with dead keys (its GC cost grew to
+      // tens of µs per point). Frozen tags are kept by their producer (ingest heads): remember those.
+      if (Object.isFrozen(tags)) byTagsObject.set(tags, { generation, measurement: p.measurement, route });
+      return route;
     }
+    // Cleared before building: clearing forgets the packed routes, the new one included.
+    if (routes.size >= ROUTE_CACHE_LIMIT) clearRoutes();
+    route = buildRoute(p, timeMs);
+    routes.set(raw, route);
     byTagsObject.set(tags, { generation, measurement: p.measurement, route });
     return route;
   }
 
   function clearRoutes(): void {
     routes.clear();
+    table.reset();
+    sides.length = 0;
     generation++;
   }
 
-  function buildRoute(p: ColumnHead, timeMs: number): PointRoute {
-    const byField = new Map<string, FieldRoute>();
-    const routeOf = (field: string): FieldRoute => {
+  function buildRoute(p: ColumnHead, timeMs: number): number {
+    const byField = new Map<string, FieldDraft>();
+    const routeOf = (field: string): FieldDraft => {
       let r = byField.get(field);
       if (!r) {
-        r = { field, lastNames: undefined, lastIndex: -1, models: [], slots: [], thresholdTargets: [], joins: [] };
+        r = { fieldId: watchedFields.indexOf(field), modelIds: [], slots: [], thresholdTargets: [], joins: [] };
         byField.set(field, r);
       }
       return r;
@@ -193,14 +230,34 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       if (!ruleMatches(rule.compiled, p.measurement, p.tags)) continue;
       const binding = bindingFor(rule, p, timeMs);
       const fr = routeOf(rule.compiled.spec.match.field);
+      const modelId = modelList.indexOf(rule.model);
       // Rules sharing a window share the slot: update it once per sample.
-      if (!fr.slots.some((s, i) => s === binding.slot && fr.models[i] === rule.model)) {
-        fr.models.push(rule.model);
+      if (!fr.slots.some((s, i) => s === binding.slot && fr.modelIds[i] === modelId)) {
+        fr.modelIds.push(modelId);
         fr.slots.push(binding.slot);
       }
       if (rule.compiled.thresholdField !== null) routeOf(rule.compiled.thresholdField).thresholdTargets.push(binding);
     }
-    return byField.size === 0 ? NO_ROUTE : [...byField.values()];
+    const fields: FieldOps[] = [];
+    for (const d of byField.values()) {
+      let sideId = -1;
+      if (d.thresholdTargets.length > 0 || d.joins.length > 0) {
+        sideId = sides.length;
+        sides.push({ thresholdTargets: d.thresholdTargets, joins: d.joins });
+      }
+      fields.push({ fieldId: d.fieldId, modelIds: d.modelIds, slots: d.slots, sideId });
+    }
+    return table.add(fields);
+  }
+
+  /** Feeds a field's value to what else it routes to: thresholds and joined threshold series. */
+  function feedSide(sideId: number, value: number): void {
+    const side = sides[sideId] as FieldSide;
+    for (let k = 0; k < side.thresholdTargets.length; k++) (side.thresholdTargets[k] as Binding).threshold = value;
+    for (let k = 0; k < side.joins.length; k++) {
+      const j = side.joins[k] as { values: Map<string, number>; key: string };
+      j.values.set(j.key, value);
+    }
   }
 
   function bindingFor(rule: RuleRuntime, p: ColumnHead, timeMs: number): Binding {
@@ -234,6 +291,8 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       joinKey: rule.compiled.thresholdSeries === null ? null : joinKey(p.tags, rule.compiled.thresholdSeries.on),
       prediction: null,
       lifecycle: INACTIVE,
+      shown: null,
+      shownAtMs: NaN,
       alert: null,
       dead: false,
     };
@@ -244,63 +303,102 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
   function write(points: readonly Point[]): void {
     let samples = 0;
-    for (const p of points) {
-      const route = routeFor(p, p.timeMs);
-      if (route.length === 0) continue;
+    // Index loops over packed routes: this runs per point (see route-table.ts for the layout).
+    const batch = batchRoutesOf(points);
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i] as Point;
+      const timeMs = p.timeMs;
+      let route = batch === undefined ? -1 : batch.get(i, p.tags, p.measurement, generation);
+      if (route < 0) {
+        route = routeFor(p, timeMs);
+        batch?.set(i, p.tags, p.measurement, route, generation);
+      }
+      if (route === EMPTY_ROUTE) continue;
+      const ops = table.ops;
       const fields = p.fields;
-      for (const fr of route) {
-        const v: FieldValue | undefined = fields[fr.field];
+      const fieldCount = ops[route] as number;
+      let o = route + 1;
+      for (let f = 0; f < fieldCount; f++) {
+        const modelCount = ops[o + 1] as number;
+        const sideId = ops[o + 2] as number;
+        const pairs = o + FIELD_HEADER;
+        const v: FieldValue | undefined = fields[watchedFields[ops[o] as number] as string];
+        o = pairs + 2 * modelCount;
         if (typeof v !== "number" || !Number.isFinite(v)) continue;
-        for (let i = 0; i < fr.models.length; i++) fr.models[i]!.observe(fr.slots[i]!, p.timeMs, v);
-        for (const b of fr.thresholdTargets) b.threshold = v;
-        for (const j of fr.joins) j.values.set(j.key, v);
-        samples += fr.models.length;
+        for (let k = pairs; k < o; k += 2) (modelList[ops[k] as number] as ForecastModel).observe(ops[k + 1] as number, timeMs, v);
+        if (sideId >= 0) feedSide(sideId, v);
+        samples += modelCount;
       }
     }
     if (metrics && samples > 0) metrics.samples.inc(samples);
   }
 
-  function headRoutes(heads: object): Array<PointRoute | undefined> {
+  /** The positional route cache of a batch's producer, once its first point's tags object is known from an earlier batch. */
+  function batchRoutesOf(points: readonly Point[]): BatchRoutes | undefined {
+    if (points.length < 2) return undefined;
+    const first = (points[0] as Point).tags;
+    let batch = batchesByFirstTags.get(first);
+    // Only producers that keep tags objects benefit: fresh tags every batch would allocate a cache per batch.
+    if (batch === undefined && byTagsObject.has(first)) {
+      batch = new BatchRoutes(generation);
+      batchesByFirstTags.set(first, batch);
+    }
+    return batch;
+  }
+
+  function headRoutes(heads: object): HeadRoutes {
     const known = routesByHeadTable.get(heads);
-    if (known !== undefined && known.generation === generation) return known.routes;
-    const fresh = { generation, routes: new Array<PointRoute | undefined>() };
+    if (known !== undefined && known.generation === generation) return known;
+    const fresh = new HeadRoutes(generation);
     routesByHeadTable.set(heads, fresh);
-    return fresh.routes;
+    return fresh;
+  }
+
+  function shapesOf(fieldNames: object): ShapeTable {
+    let shapes = shapesByTable.get(fieldNames);
+    if (shapes === undefined) {
+      shapes = new ShapeTable(watchedFields);
+      shapesByTable.set(fieldNames, shapes);
+    }
+    return shapes;
   }
 
   function writeColumns(c: PointColumns): void {
     let samples = 0;
     let v = 0;
     let byHead = headRoutes(c.heads);
-    let seen = generation;
+    const shapes = shapesOf(c.fieldNames);
     for (let i = 0; i < c.count; i++) {
-      const names = c.fieldNames[c.shapeIds[i] as number] as readonly string[];
+      const shape = shapes.base(c.shapeIds[i] as number, c.fieldNames);
+      const positions = shapes.table;
       const first = v;
-      v += names.length;
+      v += positions[shape] as number;
       const timeMs = c.timesMs[i] as number;
       const headId = c.headIds[i] as number;
-      // Building a route may clear the route caches (a new generation).
-      if (seen !== generation) {
-        byHead = headRoutes(c.heads);
-        seen = generation;
+      let route = (byHead.offsets[headId] ?? 0) - 1;
+      if (route < 0) {
+        route = routeFor(c.heads[headId] as ColumnHead, timeMs);
+        // Building a route may have cleared the route caches (a new generation).
+        if (byHead.generation !== generation) byHead = headRoutes(c.heads);
+        byHead.set(headId, route);
       }
-      const route = byHead[headId] ?? (byHead[headId] = routeFor(c.heads[headId] as ColumnHead, timeMs));
-      if (route.length === 0) continue;
-      // Index loops: this runs per point, and iterators would allocate.
-      for (let r = 0; r < route.length; r++) {
-        const fr = route[r] as FieldRoute;
-        if (fr.lastNames !== names) {
-          fr.lastNames = names;
-          fr.lastIndex = names.indexOf(fr.field);
-        }
-        if (fr.lastIndex < 0) continue;
+      if (route === EMPTY_ROUTE) continue;
+      const ops = table.ops;
+      const fieldCount = ops[route] as number;
+      let o = route + 1;
+      for (let f = 0; f < fieldCount; f++) {
+        const modelCount = ops[o + 1] as number;
+        const sideId = ops[o + 2] as number;
+        const at = positions[shape + 1 + (ops[o] as number)] as number;
+        const pairs = o + FIELD_HEADER;
+        o = pairs + 2 * modelCount;
+        if (at < 0) continue;
         // Strings and booleans are NaN here: skipped, as `write` skips non-numbers.
-        const value = c.values[first + fr.lastIndex] as number;
+        const value = c.values[first + at] as number;
         if (!Number.isFinite(value)) continue;
-        for (let k = 0; k < fr.models.length; k++) fr.models[k]!.observe(fr.slots[k]!, timeMs, value);
-        for (let k = 0; k < fr.thresholdTargets.length; k++) fr.thresholdTargets[k]!.threshold = value;
-        for (let k = 0; k < fr.joins.length; k++) fr.joins[k]!.values.set(fr.joins[k]!.key, value);
-        samples += fr.models.length;
+        for (let k = pairs; k < o; k += 2) (modelList[ops[k] as number] as ForecastModel).observe(ops[k + 1] as number, timeMs, value);
+        if (sideId >= 0) feedSide(sideId, value);
+        samples += modelCount;
       }
     }
     if (metrics && samples > 0) metrics.samples.inc(samples);
@@ -309,8 +407,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   function evaluate(nowMs: number): EvaluationResult {
     const predictions: Prediction[] = [];
     const transitions: Alert[] = [];
-    for (const rule of rules) {
-      const started = performance.now();
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r] as RuleRuntime;
+      const started = timeRules ? performance.now() : 0;
       try {
         evaluateRule(rule, nowMs, predictions, transitions);
         rule.health.lastError = null;
@@ -318,8 +417,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
         rule.health.lastError = err instanceof Error ? err.message : String(err);
         log.error({ err, rule: rule.health.rule }, "rule evaluation failed");
       }
-      const durationMs = performance.now() - started;
       rule.health.lastEvaluationMs = nowMs;
+      if (!timeRules) continue;
+      const durationMs = performance.now() - started;
       rule.health.lastDurationMs = durationMs;
       metrics?.evalDuration.observe({ rule: rule.health.rule }, durationMs / 1000);
     }
@@ -329,7 +429,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     }
     if (metrics) {
       const counts = { pending: 0, firing: 0, resolved: 0 };
-      for (const b of active) if (b.alert) counts[b.alert.state]++;
+      for (const b of active) counts[alertState(b.lifecycle)]++;
       for (const [state, n] of Object.entries(counts)) metrics.alerts.set({ state }, n);
     }
     return { predictions, transitions };
@@ -337,8 +437,11 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
   function evaluateRule(rule: RuleRuntime, nowMs: number, predictions: Prediction[], transitions: Alert[]): void {
     const { spec, thresholdField, thresholdValue } = rule.compiled;
-    const timing = { forMs: spec.forMs, keepFiringForMs: spec.keepFiringForMs, keepResolvedMs };
-    for (const b of rule.bindings) {
+    const timing = rule.timing;
+    // Index loop: this runs per series per evaluation, and an iterator would allocate.
+    const bindings = rule.bindings;
+    for (let i = 0; i < bindings.length; i++) {
+      const b = bindings[i] as Binding;
       const threshold =
         thresholdField !== null && !Number.isNaN(b.threshold)
           ? b.threshold
@@ -358,7 +461,8 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       const next = stepAlert(prev, condition, nowMs, timing);
       b.lifecycle = next;
       if (next.phase === "inactive") {
-        if (b.alert) {
+        if (b.shown) {
+          b.shown = null;
           b.alert = null;
           active.delete(b);
         }
@@ -366,12 +470,14 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       }
       // Resolved alerts keep the summary they had when they resolved.
       if (next === prev && next.phase === "resolved") continue;
-      const shown = prediction ?? b.alert?.prediction;
+      const shown = prediction ?? b.shown;
       if (!shown) continue;
-      const alert = toAlert(rule, b, next, shown, nowMs);
-      b.alert = alert;
+      b.shown = shown;
+      b.shownAtMs = nowMs;
+      b.alert = null;
       active.add(b);
       if (next.phase !== prev.phase) {
+        const alert = alertOf(b);
         transitions.push(alert);
         log.info(
           { rule: spec.name, series: b.entry.key, state: alert.state, etaMs: shown.etaMs, severity: spec.severity },
@@ -415,7 +521,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
   function alerts(): Alert[] {
     const out: Alert[] = [];
-    for (const b of active) if (b.alert) out.push(b.alert);
+    for (const b of active) out.push(alertOf(b));
     return out.sort((a, b) => a.activeSinceMs - b.activeSinceMs || a.id.localeCompare(b.id));
   }
 
@@ -424,6 +530,15 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   return { write, writeColumns, evaluate, predictions, alerts, ruleHealth };
+}
+
+/** Fields a rule reads: the one it forecasts and where its threshold comes from. */
+function watchedFieldsOf(rule: RuleRuntime): string[] {
+  const c = rule.compiled;
+  const out = [c.spec.match.field];
+  if (c.thresholdField !== null) out.push(c.thresholdField);
+  if (c.thresholdSeries !== null) out.push(c.thresholdSeries.field);
+  return out;
 }
 
 function byEta(a: Prediction, b: Prediction): number {
@@ -439,9 +554,14 @@ function toPrediction(
   threshold: number,
   nowMs: number,
 ): Prediction {
-  return {
-    rule: rule.compiled.spec.name,
-    model: rule.compiled.spec.model ?? "linear_trend",
+  const spec = rule.compiled.spec;
+  const horizonMs = spec.horizonMs;
+  const fast = bandEdge(fc, threshold, nowMs, horizonMs, fc.etaLowMs, 1);
+  const slow = bandEdge(fc, threshold, nowMs, horizonMs, fc.etaHighMs, -1);
+  // One literal per shape (no spreads): this runs per series per evaluation.
+  const p: Prediction = {
+    rule: spec.name,
+    model: spec.model ?? "linear_trend",
     series: entry.key,
     measurement: entry.measurement,
     tags: entry.tags,
@@ -454,11 +574,23 @@ function toPrediction(
     etaLowMs: fc.etaLowMs,
     etaHighMs: fc.etaHighMs,
     forecastValue: fc.forecastValue,
-    ...forecastBand(fc, threshold, nowMs, rule.compiled.spec.horizonMs),
+    forecastLow: Math.min(fast, slow, fc.forecastValue),
+    forecastHigh: Math.max(fast, slow, fc.forecastValue),
     confidence: fc.confidence,
     samples: fc.samples,
-    ...(fc.score === undefined ? {} : { score: fc.score }),
   };
+  if (fc.score !== undefined) p.score = fc.score;
+  return p;
+}
+
+/** The alert of an active binding, as it stood after the evaluation that last changed it. */
+function alertOf(b: Binding): Alert {
+  b.alert ??= toAlert(b.rule, b, b.lifecycle, b.shown as Prediction, b.shownAtMs);
+  return b.alert;
+}
+
+function alertState(lc: AlertLifecycle): Alert["state"] {
+  return lc.phase === "inactive" ? "resolved" : lc.phase;
 }
 
 function toAlert(rule: RuleRuntime, b: Binding, lc: AlertLifecycle, p: Prediction, nowMs: number): Alert {
@@ -467,7 +599,7 @@ function toAlert(rule: RuleRuntime, b: Binding, lc: AlertLifecycle, p: Predictio
     id: `${spec.name}:${b.entry.key}`,
     rule: spec.name,
     severity: spec.severity,
-    state: lc.phase === "inactive" ? "resolved" : lc.phase,
+    state: alertState(lc),
     series: b.entry.key,
     // Rule labels add routing context; the series' own tags win so targets stay exact.
     tags: spec.labels ? { ...spec.labels, ...b.entry.tags } : b.entry.tags,
@@ -511,16 +643,15 @@ function createMetrics(registry: Registry, seriesCount: () => number): Metrics {
 }
 
 /**
- * The forecast's band at the horizon, for charts: through the ETA bounds (the steepest and the
- * flattest plausible line to the threshold), else ± 2 residual σ. Always contains the forecast.
+ * One edge of the forecast's band at the horizon, for charts: on the line through the ETA bound
+ * (the steepest or the flattest plausible line to the threshold), else the forecast ± 2 residual
+ * σ (`side` +1 towards the threshold, −1 away). With both edges and the forecast, the band
+ * always contains the forecast.
  */
-function forecastBand(fc: TrendForecast, threshold: number, nowMs: number, horizonMs: number): { forecastLow: number; forecastHigh: number } {
-  const at = (etaMs: number | null): number | undefined =>
-    etaMs !== null && etaMs > nowMs ? fc.fittedNow + ((threshold - fc.fittedNow) * horizonMs) / (etaMs - nowMs) : undefined;
+function bandEdge(fc: TrendForecast, threshold: number, nowMs: number, horizonMs: number, etaMs: number | null, side: 1 | -1): number {
+  if (etaMs !== null && etaMs > nowMs) return fc.fittedNow + ((threshold - fc.fittedNow) * horizonMs) / (etaMs - nowMs);
   const spread = 2 * (Number.isFinite(fc.residualStd) ? fc.residualStd : 0);
-  const fast = at(fc.etaLowMs) ?? fc.forecastValue + spread * Math.sign(threshold - fc.fittedNow || 1);
-  const slow = at(fc.etaHighMs) ?? fc.forecastValue - spread * Math.sign(threshold - fc.fittedNow || 1);
-  return { forecastLow: Math.min(fast, slow, fc.forecastValue), forecastHigh: Math.max(fast, slow, fc.forecastValue) };
+  return fc.forecastValue + side * spread * Math.sign(threshold - fc.fittedNow || 1);
 }
 
 /**

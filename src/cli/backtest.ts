@@ -2,7 +2,7 @@ import { createReadStream, statSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { EPOCH_PRECISIONS, readSamples, type EpochPrecision } from "../analyzer/backtest-input.js";
+import { EPOCH_PRECISIONS, readSampleBatches, type EpochPrecision } from "../analyzer/backtest-input.js";
 import { backtest, newBacktestStats, overrideThreshold, rulesWatching, transitionJson, type BacktestStats, type BacktestTransition } from "../analyzer/backtest.js";
 import type { RuleSpec } from "../analyzer/rules.js";
 import { effectiveRules } from "../config/rules.js";
@@ -157,7 +157,7 @@ async function replay(args: BacktestArgs, io: BacktestIo): Promise<void> {
   const table = args.format === "table" ? tableFormatter(rules) : undefined;
   try {
     if (table) await out.write(table.header());
-    const samples = readSamples(textChunks(stream, args.input), { name: args.input, series: args.series, precision: args.precision });
+    const samples = readSampleBatches(textChunks(stream, args.input), { name: args.input, series: args.series, precision: args.precision });
     for await (const t of backtest(samples, { rules, evaluationIntervalMs, log, stats })) {
       progress?.clear();
       await out.write(table ? table.row(t) : `${transitionJson(t)}\n`);

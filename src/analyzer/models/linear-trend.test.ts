@@ -174,6 +174,72 @@ describe("LinearTrend", () => {
   });
 });
 
+describe("LinearTrend state layout", () => {
+  // Each slot's sums live in one interleaved block, and exp(-dt/τ) is cached for the latest dt:
+  // neither may let one slot's samples change another's forecast, nor change any forecast at all.
+  const forecast = (m: LinearTrend, slot: number, nowMs: number) => m.predict(slot, nowMs, 100, 4 * H, 3);
+
+  it("forecasts each slot as if it were alone, whatever intervals the other slots are sampled at", () => {
+    const shared = new LinearTrend(H);
+    const alone = [new LinearTrend(H), new LinearTrend(H), new LinearTrend(H)];
+    const slots = alone.map(() => shared.allocate());
+    for (const m of alone) m.allocate();
+    // Slot 0 every 15 s, slot 1 every 10 s, slot 2 irregularly, with a late sample and a gap that restarts it.
+    const steps: Array<[number, number]> = [];
+    for (let t = 0; t < 30 * MIN; t += 15 * S) steps.push([0, t]);
+    for (let t = 0; t < 30 * MIN; t += 10 * S) steps.push([1, t]);
+    let t2 = 0;
+    for (let i = 0; t2 < 30 * MIN; i++) steps.push([2, (t2 += [7, 15, 23, 15][i % 4]! * S)]);
+    steps.push([2, 10 * MIN + 3 * S]);
+    steps.sort((a, b) => a[1] - b[1]);
+    steps.push([2, 30 * MIN + 2 * H], [2, 30 * MIN + 2 * H + 15 * S], [2, 30 * MIN + 2 * H + 30 * S], [2, 30 * MIN + 2 * H + 40 * S]);
+    for (const [i, t] of steps) {
+      const v = 10 + t / MIN + Math.sin(t / 7000) * (i + 1);
+      shared.observe(slots[i]!, t, v);
+      alone[i]!.observe(0, t, v);
+    }
+    for (let i = 0; i < 3; i++) {
+      const now = i === 2 ? 30 * MIN + 2 * H + 40 * S : 30 * MIN;
+      const want = forecast(alone[i]!, 0, now);
+      expect(want).toBeDefined();
+      expect(forecast(shared, slots[i]!, now)).toEqual(want);
+      expect(shared.samples(slots[i]!)).toBe(alone[i]!.samples(0));
+    }
+  });
+
+  it("keeps every slot's state when the state grows, and starts a released slot afresh", () => {
+    const small = new LinearTrend(H, { initialCapacity: 1 });
+    const big = new LinearTrend(H, { initialCapacity: 512 });
+    const slots: number[] = [];
+    // A new slot every step, so the small model regrows (1 → 2 → … → 256) between samples.
+    for (let step = 0; step < 200; step++) {
+      slots.push(small.allocate());
+      expect(big.allocate()).toBe(slots[slots.length - 1]);
+      for (const s of slots) {
+        const v = 50 + s + step * (s % 5) * 0.01;
+        small.observe(s, step * 10 * S, v);
+        big.observe(s, step * 10 * S, v);
+      }
+    }
+    const now = 199 * 10 * S;
+    for (const s of slots) expect(forecast(small, s, now)).toEqual(forecast(big, s, now));
+    expect(small.bytes).toBeLessThan(big.bytes);
+
+    small.release(slots[7]!);
+    const again = small.allocate();
+    expect(again).toBe(slots[7]);
+    expect(small.samples(again)).toBe(0);
+    expect(small.lastTimeMs(again)).toBeNaN();
+    const fresh = new LinearTrend(H);
+    fresh.allocate();
+    for (let k = 0; k < 10; k++) {
+      small.observe(again, now + k * S, 3 * k);
+      fresh.observe(0, now + k * S, 3 * k);
+    }
+    expect(forecast(small, again, now + 9 * S)).toEqual(forecast(fresh, 0, now + 9 * S));
+  });
+});
+
 describe("stats", () => {
   it("has the published t quantiles", () => {
     expect(tQuantile975(1)).toBeCloseTo(12.706, 3);

@@ -8,7 +8,7 @@ import { studentTCdf, tQuantile975 } from "./stats.js";
  * constants τ, τ/2, …, τ/2048, with τ = window/3 (95% of the longest scale's weight lies inside
  * the window). Scales holding fewer than 3 effective samples are skipped, so the short end
  * adapts to the sampling interval: a 6 h window still reacts to a fill that started 15 s ago
- * when sampled every second. Each scale keeps nine decayed running sums; a sample costs O(1) and allocates
+ * when sampled every second. Each scale keeps six decayed running sums; a sample costs O(1) and allocates
  * nothing. At prediction time the scale is chosen by Lepski's method: the longest scale whose
  * slope and current level agree, within their standard errors, with every shorter scale. A
  * straight line keeps the long, low-variance scale; a series that was flat and then starts
@@ -18,12 +18,25 @@ import { studentTCdf, tQuantile975 } from "./stats.js";
  * Per-slot sums are kept relative to the slot's latest sample (time and value), so the numbers
  * stay small and cancellation in the centred moments is harmless. Besides Σw the model keeps
  * Σw², Σw²t, Σw²t², which give the exact variance of the weighted estimator (the Kish n_eff
- * shortcut overstates the slope variance of an exponential window by 2×).
+ * shortcut overstates the slope variance of an exponential window by 2×). With scales a factor 2
+ * apart these are the next scale's Σw, Σwt, Σwt² (w² = exp(-age/(τ/2))), updated with the very same
+ * operations, so they are read from there; a thirteenth, half-size scale serves the shortest one.
  */
 
-/** Number of nested time scales per series (memory: 9 doubles per scale per series). */
+/** Number of nested time scales per series (memory: 6 doubles per scale per series). */
 export const SCALES = 12;
-/** Ratio between successive time constants. */
+/** Decayed sums per scale: Σw, Σwt, Σwt², Σwv, Σwtv, Σwv², in this order. */
+const SUMS = 6;
+// A slot's doubles, one block per slot: its latest sample and count, SUMS sums per scale, then
+// Σw, Σwt, Σwt² of the extra scale τ/4096 (the Σw², Σw²t, Σw²t² of the shortest scale).
+const LAST_T = 0;
+const LAST_V = 1;
+const COUNT = 2;
+const FIRST_SUM = 3;
+const TAIL = FIRST_SUM + SCALES * SUMS;
+/** Doubles per slot. */
+const STRIDE = TAIL + 3;
+/** Ratio between successive time constants. Must be 2: scale k's Σw² is scale k+1's Σw. */
 const SCALE_RATIO = 2;
 /**
  * Lepski acceptance: a longer scale's slope and level must lie within Z standard errors of every
@@ -110,20 +123,17 @@ export class LinearTrend {
 
   private readonly pool: SlotPool;
 
-  // Per slot.
-  private lastT: Float64Array;
-  private lastV: Float64Array;
-  private count: Float64Array;
-  // Per slot × scale (index slot * SCALES + k): Σw, Σwt, Σwt², Σwv, Σwtv, Σwv², Σw², Σw²t, Σw²t².
-  private s0: Float64Array;
-  private st: Float64Array;
-  private stt: Float64Array;
-  private sv: Float64Array;
-  private stv: Float64Array;
-  private svv: Float64Array;
-  private q0: Float64Array;
-  private qt: Float64Array;
-  private qtt: Float64Array;
+  /**
+   * Every slot's state, interleaved: slot * STRIDE + (LAST_T | LAST_V | COUNT), the sums of
+   * scale k at slot * STRIDE + FIRST_SUM + k * SUMS, the extra scale's at slot * STRIDE + TAIL. One
+   * block per slot keeps a sample's reads and writes on adjacent cache lines instead of one line in each of many columns.
+   */
+  private state: Float64Array;
+  /** Time constant of the extra scale whose sums are the shortest scale's Σw², Σw²t, Σw²t² (ms). */
+  private readonly tailScaleMs: number;
+  /** exp(-dt/τ) for the latest dt seen (series sampled at one interval share it): one Math.exp per new interval, not per sample. */
+  private decayDtMs = NaN;
+  private decay = 1;
 
   private readonly fits: ScaleFit[] = Array.from({ length: SCALES }, newFit);
 
@@ -132,21 +142,10 @@ export class LinearTrend {
     this.windowMs = windowMs;
     const tau = windowMs / 3;
     this.scalesMs = Array.from({ length: SCALES }, (_, k) => tau / SCALE_RATIO ** k);
+    this.tailScaleMs = tau / SCALE_RATIO ** SCALES;
     const capacity = Math.max(1, opts.initialCapacity ?? 64);
     this.pool = new SlotPool(capacity, (n) => this.grow(n));
-    this.lastT = new Float64Array(capacity);
-    this.lastV = new Float64Array(capacity);
-    this.count = new Float64Array(capacity);
-    const n = capacity * SCALES;
-    this.s0 = new Float64Array(n);
-    this.st = new Float64Array(n);
-    this.stt = new Float64Array(n);
-    this.sv = new Float64Array(n);
-    this.stv = new Float64Array(n);
-    this.svv = new Float64Array(n);
-    this.q0 = new Float64Array(n);
-    this.qt = new Float64Array(n);
-    this.qtt = new Float64Array(n);
+    this.state = new Float64Array(capacity * STRIDE);
   }
 
   /** Slots in use (allocated and not released). */
@@ -156,7 +155,7 @@ export class LinearTrend {
 
   /** Approximate bytes held by the columns. */
   get bytes(): number {
-    return this.pool.capacity * (3 + 9 * SCALES) * 8;
+    return this.pool.capacity * STRIDE * 8;
   }
 
   /** Returns a fresh, empty slot (reusing released ones first). */
@@ -172,60 +171,72 @@ export class LinearTrend {
 
   /** Samples observed in a slot since it (re)started. */
   samples(slot: number): number {
-    return this.count[slot] ?? 0;
+    return this.state[slot * STRIDE + COUNT] ?? 0;
   }
 
   /** Time of the slot's latest sample (ms), or NaN when it has none. */
   lastTimeMs(slot: number): number {
-    return (this.count[slot] ?? 0) > 0 ? (this.lastT[slot] ?? NaN) : NaN;
+    return (this.state[slot * STRIDE + COUNT] ?? 0) > 0 ? (this.state[slot * STRIDE + LAST_T] ?? NaN) : NaN;
+  }
+
+  /** exp(-dt/τ) of the longest scale, recomputed only when dt differs from the previous call's. */
+  private decayFor(dt: number): number {
+    if (dt !== this.decayDtMs) {
+      this.decay = Math.exp(-dt / (this.scalesMs[0] ?? 1));
+      this.decayDtMs = dt;
+    }
+    return this.decay;
   }
 
   /** Adds one sample. O(1), no allocation. Non-finite values are ignored. */
   observe(slot: number, tMs: number, value: number): void {
     if (!Number.isFinite(value) || !Number.isFinite(tMs)) return;
-    const n = this.count[slot] ?? 0;
-    const lastT = this.lastT[slot] ?? 0;
-    const dt = tMs - lastT;
+    const m = this.state;
+    const b = slot * STRIDE;
+    const n = m[b + COUNT] ?? 0;
+    const dt = tMs - (m[b + LAST_T] ?? 0);
     if (n === 0 || dt > this.windowMs) {
       this.start(slot, tMs, value);
       return;
     }
+    const cv = value - (m[b + LAST_V] ?? 0);
     if (dt < 0) {
-      this.observeLate(slot, dt, value - (this.lastV[slot] ?? 0));
+      this.observeLate(slot, dt, cv);
       return;
     }
-    const cv = value - (this.lastV[slot] ?? 0);
-    const scales = this.scalesMs;
-    const base = slot * SCALES;
-    let d = Math.exp(-dt / (scales[0] ?? 1));
-    for (let k = 0; k < SCALES; k++) {
-      const i = base + k;
-      const d2 = d * d;
+    let d = this.decayFor(dt);
+    // Loop invariants, grouped as the products below are evaluated (left to right), so results are bit-identical.
+    const twoDt = 2 * dt;
+    const dtDt = dt * dt;
+    const twoCv = 2 * cv;
+    const cvCv = cv * cv;
+    const tail = b + TAIL;
+    for (let i = b + FIRST_SUM; i < tail; i += SUMS) {
       // Decay, then move the origin to the new sample (t -= dt, v -= cv), then add it at (0, 0).
-      const s0 = this.s0[i]! * d;
-      const st = this.st[i]! * d;
-      const stt = this.stt[i]! * d;
-      const sv = this.sv[i]! * d;
-      const stv = this.stv[i]! * d;
-      const svv = this.svv[i]! * d;
-      const q0 = this.q0[i]! * d2;
-      const qt = this.qt[i]! * d2;
-      const qtt = this.qtt[i]! * d2;
+      const s0 = m[i]! * d;
+      const st = m[i + 1]! * d;
+      const stt = m[i + 2]! * d;
+      const sv = m[i + 3]! * d;
+      const stv = m[i + 4]! * d;
+      const svv = m[i + 5]! * d;
       const st1 = st - dt * s0;
-      this.s0[i] = s0 + 1;
-      this.st[i] = st1;
-      this.stt[i] = stt - 2 * dt * st + dt * dt * s0;
-      this.sv[i] = sv - cv * s0;
-      this.stv[i] = stv - dt * sv - cv * st1;
-      this.svv[i] = svv - 2 * cv * sv + cv * cv * s0;
-      this.q0[i] = q0 + 1;
-      this.qt[i] = qt - dt * q0;
-      this.qtt[i] = qtt - 2 * dt * qt + dt * dt * q0;
-      d = d2; // next scale has τ/2: exp(-dt/(τ/2)) = d²
+      m[i] = s0 + 1;
+      m[i + 1] = st1;
+      m[i + 2] = stt - twoDt * st + dtDt * s0;
+      m[i + 3] = sv - cv * s0;
+      m[i + 4] = stv - dt * sv - cv * st1;
+      m[i + 5] = svv - twoCv * sv + cvCv * s0;
+      d = d * d; // next scale has τ/2: exp(-dt/(τ/2)) = d²
     }
-    this.lastT[slot] = tMs;
-    this.lastV[slot] = value;
-    this.count[slot] = n + 1;
+    const s0 = m[tail]! * d;
+    const st = m[tail + 1]! * d;
+    const stt = m[tail + 2]! * d;
+    m[tail] = s0 + 1;
+    m[tail + 1] = st - dt * s0;
+    m[tail + 2] = stt - twoDt * st + dtDt * s0;
+    m[b + LAST_T] = tMs;
+    m[b + LAST_V] = value;
+    m[b + COUNT] = n + 1;
   }
 
   /**
@@ -233,10 +244,11 @@ export class LinearTrend {
    * `minSamples` samples, its latest sample is older than the window, or the fit is degenerate.
    */
   predict(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples = 3): TrendForecast | undefined {
-    const n = this.count[slot] ?? 0;
+    const b = slot * STRIDE;
+    const n = this.state[b + COUNT] ?? 0;
     if (n < Math.max(minSamples, MIN_EFFECTIVE)) return undefined;
-    const lastT = this.lastT[slot] ?? 0;
-    const lastV = this.lastV[slot] ?? 0;
+    const lastT = this.state[b + LAST_T] ?? 0;
+    const lastV = this.state[b + LAST_V] ?? 0;
     const uNow = Math.max(0, nowMs - lastT);
     if (uNow > this.windowMs) return undefined;
     const k = this.chooseScale(slot, uNow, Math.abs(lastV));
@@ -316,23 +328,29 @@ export class LinearTrend {
   private fitScale(slot: number, k: number, uNow: number): boolean {
     const f = this.fits[k]!;
     f.valid = false;
-    const i = slot * SCALES + k;
-    const s0 = this.s0[i]!;
-    const q0 = this.q0[i]!;
+    const m = this.state;
+    const i = slot * STRIDE + FIRST_SUM + k * SUMS;
+    // Σw², Σw²t, Σw²t² of this scale: the first three sums of the next one.
+    const q = i + SUMS;
+    const s0 = m[i]!;
+    const q0 = m[q]!;
     if (!(s0 > 0) || !(q0 > 0)) return false;
     const neff = (s0 * s0) / q0;
     if (neff < MIN_EFFECTIVE) return false;
-    const tbar = this.st[i]! / s0;
-    const mean = this.sv[i]! / s0;
-    const sxx = this.stt[i]! - this.st[i]! * tbar;
+    const st = m[i + 1]!;
+    const sv = m[i + 3]!;
+    const qt = m[q + 1]!;
+    const tbar = st / s0;
+    const mean = sv / s0;
+    const sxx = m[i + 2]! - st * tbar;
     if (!(sxx > 0)) return false;
-    const sxy = this.stv[i]! - this.st[i]! * mean;
-    const syy = this.svv[i]! - this.sv[i]! * mean;
+    const sxy = m[i + 4]! - st * mean;
+    const syy = m[i + 5]! - sv * mean;
     const slope = sxy / sxx;
     const rss = Math.max(0, syy - slope * sxy);
     const s2 = (rss / s0) * (neff / (neff - 2));
-    const qx = this.qt[i]! - q0 * tbar;
-    const qxx = this.qtt[i]! - 2 * tbar * this.qt[i]! + tbar * tbar * q0;
+    const qx = qt - q0 * tbar;
+    const qxx = m[q + 2]! - 2 * tbar * qt + tbar * tbar * q0;
     f.neff = neff;
     f.tbar = tbar;
     f.mean = mean;
@@ -351,60 +369,42 @@ export class LinearTrend {
   /** A sample older than the latest: added with its age's weight, origin unchanged. */
   private observeLate(slot: number, u: number, y: number): void {
     if (-u > this.windowMs) return;
-    const base = slot * SCALES;
+    const m = this.state;
+    const b = slot * STRIDE;
     for (let k = 0; k < SCALES; k++) {
-      const i = base + k;
+      const i = b + FIRST_SUM + k * SUMS;
       const w = Math.exp(u / (this.scalesMs[k] ?? 1));
-      const w2 = w * w;
-      this.s0[i]! += w;
-      this.st[i]! += w * u;
-      this.stt[i]! += w * u * u;
-      this.sv[i]! += w * y;
-      this.stv[i]! += w * u * y;
-      this.svv[i]! += w * y * y;
-      this.q0[i]! += w2;
-      this.qt[i]! += w2 * u;
-      this.qtt[i]! += w2 * u * u;
+      m[i]! += w;
+      m[i + 1]! += w * u;
+      m[i + 2]! += w * u * u;
+      m[i + 3]! += w * y;
+      m[i + 4]! += w * u * y;
+      m[i + 5]! += w * y * y;
     }
-    this.count[slot] = (this.count[slot] ?? 0) + 1;
+    const w = Math.exp(u / this.tailScaleMs);
+    m[b + TAIL]! += w;
+    m[b + TAIL + 1]! += w * u;
+    m[b + TAIL + 2]! += w * u * u;
+    m[b + COUNT] = (m[b + COUNT] ?? 0) + 1;
   }
 
   private start(slot: number, tMs: number, value: number): void {
     this.clear(slot);
-    const base = slot * SCALES;
-    for (let k = 0; k < SCALES; k++) {
-      this.s0[base + k] = 1;
-      this.q0[base + k] = 1;
-    }
-    this.lastT[slot] = tMs;
-    this.lastV[slot] = value;
-    this.count[slot] = 1;
+    const m = this.state;
+    const b = slot * STRIDE;
+    for (let k = 0; k < SCALES; k++) m[b + FIRST_SUM + k * SUMS] = 1; // Σw (and the previous scale's Σw²)
+    m[b + TAIL] = 1;
+    m[b + LAST_T] = tMs;
+    m[b + LAST_V] = value;
+    m[b + COUNT] = 1;
   }
 
   private clear(slot: number): void {
-    const base = slot * SCALES;
-    for (const col of [this.s0, this.st, this.stt, this.sv, this.stv, this.svv, this.q0, this.qt, this.qtt]) {
-      col.fill(0, base, base + SCALES);
-    }
-    this.lastT[slot] = 0;
-    this.lastV[slot] = 0;
-    this.count[slot] = 0;
+    this.state.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
   }
 
   private grow(cap: number): void {
-    this.lastT = resizeF64(this.lastT, cap);
-    this.lastV = resizeF64(this.lastV, cap);
-    this.count = resizeF64(this.count, cap);
-    const n = cap * SCALES;
-    this.s0 = resizeF64(this.s0, n);
-    this.st = resizeF64(this.st, n);
-    this.stt = resizeF64(this.stt, n);
-    this.sv = resizeF64(this.sv, n);
-    this.stv = resizeF64(this.stv, n);
-    this.svv = resizeF64(this.svv, n);
-    this.q0 = resizeF64(this.q0, n);
-    this.qt = resizeF64(this.qt, n);
-    this.qtt = resizeF64(this.qtt, n);
+    this.state = resizeF64(this.state, cap * STRIDE);
   }
 }
 

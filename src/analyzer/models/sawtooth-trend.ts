@@ -58,8 +58,8 @@ const MIN_SEGMENT_SPAN_OF_WINDOW = 1 / 48;
 const MIN_SEGMENT_SPAN_OF_CYCLE = 1 / 4;
 /**
  * After a first drop the model cannot yet tell a saw from a one-off clean-up: it stays silent
- * until the next drop or for this share of the window (28 h of a 7-day window, more than a
- * daily cycle), then treats the series as a plain fill.
+ * until the next drop or for 1.5 cycles as the drop implies (learningSpanMs), at least this
+ * share of the window, then treats the series as a plain fill.
  */
 const LEARNING_SPAN_OF_WINDOW = 1 / 6;
 
@@ -84,6 +84,9 @@ interface SegmentFit {
 export class SawtoothTrend implements ForecastModel {
   readonly windowMs: number;
   private readonly tauMs: number;
+  /** exp(-dt/τ) for the latest dt seen (series sampled at one interval share it): one Math.exp per new interval, not per sample. */
+  private decayDtMs = NaN;
+  private decay = 1;
   private readonly resetFactor: number;
 
   private readonly pool: SlotPool;
@@ -120,6 +123,9 @@ export class SawtoothTrend implements ForecastModel {
   private readonly eg = new Uint8Array(2 * SEGMENTS + 2);
   private readonly tmp = new Float64Array((2 * SEGMENTS + 2) ** 2);
   private readonly fit: SegmentFit = { level: 0, slope: 0, levelSe: 0, slopeSe: 0, df: 0, residualStd: 0, neff: 0 };
+  // t quantiles of the segment and envelope fits: once the weights settle, each df repeats exactly from evaluation to evaluation.
+  private readonly segT975 = lastT975();
+  private readonly envT975 = lastT975();
 
   constructor(windowMs: number, opts: SawtoothTrendOptions = {}) {
     if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`);
@@ -243,12 +249,31 @@ export class SawtoothTrend implements ForecastModel {
     const theta = threshold - lastV;
     if (env === null) {
       const span = lastT - this.segT0[slot]!;
-      const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (this.segByReset[slot] === 1 && span < LEARNING_SPAN_OF_WINDOW * this.windowMs);
+      const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (this.segByReset[slot] === 1 && span < this.learningSpanMs(slot, seg));
       if (seg === null) return undefined;
       if (learning) return this.learningForecast(slot, seg, uNow, horizonMs);
       return this.segmentForecast(slot, seg, uNow, uMax, theta, horizonMs);
     }
     return this.envelopeForecast(slot, seg, env, uNow, uMax, theta, horizonMs);
+  }
+
+  /**
+   * How long the model stays silent after a first drop (see LEARNING_SPAN_OF_WINDOW). If the drop
+   * was a saw's reset, the ramp rebuilds what it freed in about drop / ramp rate: the expected
+   * cycle. The model waits 1.5 such cycles (the envelope's overdue test) for the next drop before
+   * calling the ramp a fill, at least LEARNING_SPAN_OF_WINDOW of the window and at most 1.5 times
+   * the longest cycle the window is meant to hold (a third of it).
+   */
+  private learningSpanMs(slot: number, seg: SegmentFit | null): number {
+    const floor = LEARNING_SPAN_OF_WINDOW * this.windowMs;
+    const finished = this.ringHead[slot]!;
+    if (seg === null || finished === 0 || !(seg.slope > 0)) return floor;
+    const prevPeak = this.fEndLevel[slot * SEGMENTS + ((finished - 1) % SEGMENTS)]!;
+    const lastT = this.lastT[slot]!;
+    const trough = this.lastV[slot]! + seg.level + seg.slope * (this.segT0[slot]! - lastT);
+    const drop = prevPeak - trough;
+    if (!(drop > 0)) return floor;
+    return Math.min(OVERDUE_CYCLES * (this.windowMs / 3), Math.max(floor, (OVERDUE_CYCLES * drop) / seg.slope));
   }
 
   /**
@@ -278,7 +303,7 @@ export class SawtoothTrend implements ForecastModel {
   private segmentForecast(slot: number, f: SegmentFit, uNow: number, uMax: number, theta: number, horizonMs: number): TrendForecast {
     const lastT = this.lastT[slot]!;
     const lastV = this.lastV[slot]!;
-    const q = tQuantile975(f.df);
+    const q = this.segT975(f.df);
     const e =
       theta <= 0
         ? { eta: uNow, low: uNow, high: uNow }
@@ -321,8 +346,8 @@ export class SawtoothTrend implements ForecastModel {
     const levelNow = seg !== null ? seg.level + seg.slope * uNow : 0;
     const overdue = elapsed > OVERDUE_CYCLES * env.cycleMs;
     const nextResetU = overdue ? Infinity : cycleStartU + Math.max(env.cycleMs, elapsed);
-    const q = tQuantile975(env.df);
-    const qSeg = seg !== null ? tQuantile975(seg.df) : q;
+    const q = this.envT975(env.df);
+    const qSeg = seg !== null ? this.segT975(seg.df) : q;
     // The typical ramp is a rise between two fitted levels over a cycle: its error follows theirs.
     const rampTypicalSe = (Math.SQRT2 * env.residualStd) / env.cycleMs;
     const levelNowSe = seg !== null ? seg.levelSe : env.residualStd;
@@ -455,14 +480,16 @@ export class SawtoothTrend implements ForecastModel {
       tmp[half + cycles] = this.fEndLevel[i]! - this.fStartLevel[i]!;
       cycles++;
     }
-    const seg = this.segByReset[slot] === 1 && this.segN[slot]! >= MIN_SEGMENT_SAMPLES ? this.segmentFit(slot) : null;
     if (this.segByReset[slot] === 1) resets++;
+    // Most evaluations of a series without a saw end here, before a second segment fit.
+    if (resets < MIN_RESETS || cycles < 1) return null;
+    const seg = this.segByReset[slot] === 1 && this.segN[slot]! >= MIN_SEGMENT_SAMPLES ? this.segmentFit(slot) : null;
     if (seg !== null) {
       ex[np] = this.segT0[slot]! - lastT;
       ey[np] = seg.level + seg.slope * ex[np]!;
       eg[np++] = 0;
     }
-    if (resets < MIN_RESETS || cycles < 1 || np < 4) return null;
+    if (np < 4) return null;
     const cycleMs = medianInPlace(tmp, cycles);
     const rise = medianInPlace(tmp.subarray(half), cycles);
     return pooledEnvelope(ex, ey, eg, np, tmp, cycleMs, Math.max(0, rise));
@@ -470,7 +497,11 @@ export class SawtoothTrend implements ForecastModel {
 
   /** Adds a sample to the current segment's decayed sums (origin moved to the new sample). */
   private addToSegment(slot: number, dt: number, cv: number): void {
-    const d = Math.exp(-dt / this.tauMs);
+    if (dt !== this.decayDtMs) {
+      this.decay = Math.exp(-dt / this.tauMs);
+      this.decayDtMs = dt;
+    }
+    const d = this.decay;
     const s0 = this.s0[slot]! * d;
     const st = this.st[slot]! * d;
     const stt = this.stt[slot]! * d;
@@ -608,20 +639,17 @@ function pooledEnvelope(ex: Float64Array, ey: Float64Array, eg: Uint8Array, n: n
   // Per-group intercepts at a common pivot (the latest trough time).
   let pivotU = -Infinity;
   for (let i = 0; i < n; i++) if (eg[i] === 0 && ex[i]! > pivotU) pivotU = ex[i]!;
-  const intercept = (g: number): number => {
-    let m = 0;
-    for (let i = 0; i < n; i++) if (eg[i] === g) tmp[m++] = ey[i]! - slope * (ex[i]! - pivotU);
-    return medianInPlace(tmp, m);
-  };
-  const trough = intercept(0);
-  const peak = countGroup(eg, n, 1) > 0 ? intercept(1) : trough + rise;
+  const trough = groupIntercept(ex, ey, eg, n, 0, slope, pivotU, tmp);
+  const peak = countGroup(eg, n, 1) > 0 ? groupIntercept(ex, ey, eg, n, 1, slope, pivotU, tmp) : trough + rise;
   // Residuals and the spread of times per group, for the slope's standard error.
   let sxx = 0;
   const nTrough = countGroup(eg, n, 0);
-  const meanX = [groupMeanX(ex, eg, n, 0), groupMeanX(ex, eg, n, 1)];
+  // Two locals, not an array: this runs per evaluation.
+  const meanX0 = groupMeanX(ex, eg, n, 0);
+  const meanX1 = groupMeanX(ex, eg, n, 1);
   for (let i = 0; i < n; i++) {
     const g = eg[i]!;
-    const dx = ex[i]! - meanX[g]!;
+    const dx = ex[i]! - (g === 0 ? meanX0 : meanX1);
     sxx += dx * dx;
     tmp[i] = ey[i]! - (g === 0 ? trough : peak) - slope * (ex[i]! - pivotU);
   }
@@ -629,7 +657,7 @@ function pooledEnvelope(ex: Float64Array, ey: Float64Array, eg: Uint8Array, n: n
   // MAD of few points can be 0 on clean data: floor it at a tiny fraction of the levels.
   const residualStd = Math.max(madSigmaInPlace(tmp, n, 0), 1e-9 * (Math.abs(trough) + Math.abs(peak)) + 1e-12);
   const slopeSe = sxx > 0 ? residualStd / Math.sqrt(sxx) : Infinity;
-  const levelSe = residualStd * Math.sqrt(1 / Math.max(1, nTrough) + (meanX[0]! - pivotU) ** 2 / Math.max(sxx, 1e-300));
+  const levelSe = residualStd * Math.sqrt(1 / Math.max(1, nTrough) + (meanX0 - pivotU) ** 2 / Math.max(sxx, 1e-300));
   return {
     slope,
     slopeSe,
@@ -642,6 +670,13 @@ function pooledEnvelope(ex: Float64Array, ey: Float64Array, eg: Uint8Array, n: n
     df,
     points: n,
   };
+}
+
+/** Median intercept of group g at pivotU for the given slope; tmp is scratch. */
+function groupIntercept(ex: Float64Array, ey: Float64Array, eg: Uint8Array, n: number, g: number, slope: number, pivotU: number, tmp: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) if (eg[i] === g) tmp[m++] = ey[i]! - slope * (ex[i]! - pivotU);
+  return medianInPlace(tmp, m);
 }
 
 function countGroup(eg: Uint8Array, n: number, g: number): number {
@@ -661,8 +696,40 @@ function groupMeanX(ex: Float64Array, eg: Uint8Array, n: number, g: number): num
   return c > 0 ? s / c : 0;
 }
 
-/** P(slope > 0) from a t statistic; 1/0/0.5 when the standard error is 0. */
-function confidenceOf(slope: number, se: number, df: number): number {
-  if (se > 0 && Number.isFinite(se)) return studentTCdf(slope / se, Math.max(df, 1));
-  return slope > 0 ? 1 : slope < 0 ? 0 : 0.5;
+/** tQuantile975 remembering its latest argument and result. */
+function lastT975(): (df: number) => number {
+  let lastDf = NaN;
+  let lastQ = NaN;
+  return (df) => {
+    if (df !== lastDf) {
+      lastDf = df;
+      lastQ = tQuantile975(df);
+    }
+    return lastQ;
+  };
 }
+
+/** P(slope > 0) from a t statistic; 1/0/0.5 when the standard error is 0. Exported for tests. */
+export function confidenceOf(slope: number, se: number, df: number): number {
+  if (!(se > 0 && Number.isFinite(se))) return slope > 0 ? 1 : slope < 0 ? 0 : 0.5;
+  const t = slope / se;
+  const v = Math.max(df, 1);
+  return certainlyPositive(t, v) ? 1 : studentTCdf(t, v);
+}
+
+/**
+ * Whether P(T > t) is below 2⁻⁶⁰, so that studentTCdf(t, df) rounds to exactly 1: most forecasts
+ * of a filling disk are that sure, and the incomplete beta behind the CDF is the costliest step
+ * of a forecast. Bound: P(T > t) = ½·I_x(df/2, ½) with x = df/(df + t²), and I_x(a, ½) ≤
+ * x^a / √(π·a·(1 − x)) since B(a, ½) > √(π/a) (Gautschi's inequality).
+ */
+function certainlyPositive(t: number, df: number): boolean {
+  if (!(t > 0) || t === Infinity) return false;
+  const a = df / 2;
+  const t2 = t * t;
+  const lnTail = -Math.LN2 - a * Math.log1p(t2 / df) - 0.5 * (Math.log(Math.PI * a) + Math.log(t2 / (df + t2)));
+  return lnTail < LN_TAIL_NEGLIGIBLE;
+}
+
+/** ln 2⁻⁶⁰: far below half an ulp of 1 (2⁻⁵⁴), whatever the rounding of the bound and of the CDF. */
+const LN_TAIL_NEGLIGIBLE = -60 * Math.LN2;

@@ -9,13 +9,9 @@ const T975: readonly number[] = [
   2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
-/** Anchors past the table: df 40, 60, 120 (then the normal 1.96). */
-const T975_TAIL: ReadonlyArray<readonly [number, number]> = [
-  [30, 2.042],
-  [40, 2.021],
-  [60, 2.0],
-  [120, 1.98],
-];
+/** Anchors past the table: df 40, 60, 120 (then the normal 1.96), as parallel arrays (this runs per forecast). */
+const TAIL_DF: readonly number[] = [30, 40, 60, 120];
+const TAIL_Q: readonly number[] = [2.042, 2.021, 2.0, 1.98];
 
 /** t_{0.975} for a possibly fractional df (linear interpolation); df below 1 is treated as 1. */
 export function tQuantile975(df: number): number {
@@ -26,29 +22,32 @@ export function tQuantile975(df: number): number {
     const b = T975[Math.min(lo, 29)] ?? a;
     return a + (b - a) * (df - lo);
   }
-  for (let i = 1; i < T975_TAIL.length; i++) {
-    const [d1, q1] = T975_TAIL[i] ?? [120, 1.98];
+  for (let i = 1; i < TAIL_DF.length; i++) {
+    const d1 = TAIL_DF[i]!;
     if (df <= d1) {
-      const [d0, q0] = T975_TAIL[i - 1] ?? [30, 2.042];
+      const d0 = TAIL_DF[i - 1]!;
+      const q0 = TAIL_Q[i - 1]!;
       // Quantiles are close to linear in 1/df.
       const f = (1 / d0 - 1 / df) / (1 / d0 - 1 / d1);
-      return q0 + (q1 - q0) * f;
+      return q0 + (TAIL_Q[i]! - q0) * f;
     }
   }
   return 1.96 + (1.98 - 1.96) * (120 / df);
 }
 
+/** Lanczos coefficients (g = 7, n = 9). */
+const LANCZOS: readonly number[] = [
+  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+  12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+];
+
 /** log Γ(x) for x > 0 (Lanczos, g = 7, n = 9; ~1e-15 relative). */
 function logGamma(x: number): number {
-  const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   const z = x - 1;
-  let a = c[0] ?? 1;
+  let a = LANCZOS[0]!;
   const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += (c[i] ?? 0) / (z + i);
+  for (let i = 1; i < 9; i++) a += LANCZOS[i]! / (z + i);
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
 }
 
