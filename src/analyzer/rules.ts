@@ -181,8 +181,9 @@ export function alertCondition(prediction: Prediction | undefined, nowMs: number
 
 /**
  * Next lifecycle state: inactive → pending → firing (after `forMs`) → resolved → inactive
- * (after `keepResolvedMs`). A pending alert whose condition fails goes straight back to
- * inactive; a resolved alert whose condition holds again starts a new episode.
+ * (after `keepResolvedMs`). An episode starts when the condition holds; a pending alert goes
+ * straight back to inactive (without notice) once even the looser `keepFiring` fails; a resolved
+ * alert whose condition holds again starts a new episode.
  */
 export function stepAlert(
   prev: AlertLifecycle,
@@ -198,9 +199,11 @@ export function stepAlert(
       return prev;
     }
     case "pending": {
-      if (!cond.active) return INACTIVE;
+      // The looser condition keeps it pending too: a forecast wobbling around the horizon (a
+      // multi-scale trend switching scale moves the ETA by a quarter) does not restart `for`.
+      if (!cond.keepFiring) return INACTIVE;
       const since = prev.activeSinceMs ?? nowMs;
-      if (nowMs - since >= timing.forMs) return { ...prev, phase: "firing", firedAtMs: nowMs };
+      if (cond.active && nowMs - since >= timing.forMs) return { ...prev, phase: "firing", firedAtMs: nowMs };
       return prev;
     }
     case "firing": {

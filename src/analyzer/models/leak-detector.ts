@@ -15,8 +15,10 @@ import { SlotPool, resizeF64, resizeI32 } from "./slot-pool.js";
  *    locally flat stretch is a step (deploy, cache load), and only the troughs after it are tested;
  * 2. Mann–Kendall on the remaining troughs (tie-corrected variance) gives the confidence of a
  *    monotonic rise, Theil–Sen its rate with the Sen confidence interval;
- * 3. a rise whose second half grows at under 30% of the first half's rate is a plateau (warm-up,
- *    cache filling up), not a leak.
+ * 3. a rise whose second half grows at under 60% of the first half's rate is a plateau (warm-up,
+ *    cache filling up), not a leak; and a rise is judged only once the tested troughs fill half
+ *    the ring: over a shorter span a young process's (or a fresh deploy's) warm-up still looks
+ *    like a straight line, so it is "insufficient" until then.
  * The time to the memory limit is when the trough line plus the typical saw amplitude (the
  * peaks, which is what the OOM killer sees) reaches the limit; its bounds come from the Sen
  * slope's 95% interval. Serial correlation of troughs is not modelled: bucket longer than the saw.
@@ -86,7 +88,7 @@ const MAX_STEPS = 3;
 /** Segment after a step needs this many troughs to be tested on its own. */
 const MIN_SEGMENT = 6;
 /** Second-half rate below this share of the first half's: the growth is levelling off. */
-const PLATEAU_RATIO = 0.3;
+const PLATEAU_RATIO = 0.6;
 /** Troughs from buckets with fewer samples than this share of the median are partial (gap edges). */
 const PARTIAL_BUCKET_RATIO = 0.5;
 const MAX_TROUGHS = 128;
@@ -342,6 +344,10 @@ export class LeakDetector {
     const rising = mk.confidence >= this.minConfidence && rate > 0 && rate >= this.minRatePerMs;
     if (!rising) {
       this.cVerdict[slot] = stepped ? V_STEP : V_STABLE;
+      return;
+    }
+    if (len < this.troughCapacity >> 1) {
+      this.cVerdict[slot] = stepped ? V_STEP : V_INSUFFICIENT;
       return;
     }
     const half = len >> 1;

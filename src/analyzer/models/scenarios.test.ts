@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { SCENARIO_KINDS, generateScenario, scenarioCsv, scenarioSuite } from "./scenarios.js";
+import { EXTRA_SCENARIO_KINDS, SCENARIO_KINDS, generateScenario, scenarioCsv, scenarioSuite } from "./scenarios.js";
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -67,9 +67,49 @@ describe("generateScenario", () => {
     }
   });
 
+  it.each(EXTRA_SCENARIO_KINDS)("%s (extra) is deterministic per seed and differs between seeds", (kind) => {
+    const a = generateScenario(kind, { seed: 4, durationMs: 2 * D });
+    expect(generateScenario(kind, { seed: 4, durationMs: 2 * D }).values).toEqual(a.values);
+    expect(generateScenario(kind, { seed: 5, durationMs: 2 * D }).values).not.toEqual(a.values);
+  });
+
+  it("runaway: flat, then full within 1.5–2.5 h of the fill starting", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const s = generateScenario("runaway", { seed, intervalMs: MIN });
+      const t = s.exhaustionMs!;
+      expect(t - s.startMs).toBeLessThan(7 * D);
+      const flatLevel = s.clean(s.startMs + H);
+      expect(s.clean(t - 1.5 * H)).toBeLessThan(100);
+      expect(Math.abs(s.clean(t - 2.5 * H - MIN) - flatLevel)).toBeLessThan(1.01); // the ±0.5 % daily wave
+    }
+  });
+
+  it.each(["weekly-backup", "bursts-varied"] as const)("%s never fills the disk but rises ≥ 10 %% at least once", (kind) => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const s = generateScenario(kind, { seed, intervalMs: MIN });
+      expect(s.exhaustionMs).toBeNull();
+      const levels = Array.from({ length: (7 * D) / (5 * MIN) }, (_, i) => s.clean(s.startMs + i * 5 * MIN));
+      expect(Math.max(...levels) - Math.min(...levels)).toBeGreaterThan(10);
+    }
+  });
+
+  it("backup-bursts takes the burst's hour, ramp, hold and size as options", () => {
+    const burst = { startHour: 8, rampMs: 10 * MIN, holdMs: 3 * H, fillPercent: 12 };
+    const s = generateScenario("backup-bursts", { intervalMs: MIN, burst });
+    const base = s.clean(s.startMs + 4 * H);
+    for (let day = 0; day < 7; day++) {
+      const at = (h: number): number => s.clean(s.startMs + day * D + h * H);
+      expect(at(8.5) - base).toBeCloseTo(12, 9); // past the ramp whatever the ±15 min jitter
+      expect(at(10.9)).toBeCloseTo(base + 12, 9);
+      expect(at(11.5)).toBe(base);
+      expect(at(7.7)).toBe(base);
+    }
+  });
+
   it("scenarioSuite covers every kind × interval × seed", () => {
     const suite = scenarioSuite([1, 2], [15_000, 60_000], { durationMs: H });
     expect(suite.length).toBe(SCENARIO_KINDS.length * 4);
     expect(new Set(suite.map((s) => s.name)).size).toBe(suite.length);
+    expect(scenarioSuite([1], [MIN], { durationMs: H }, EXTRA_SCENARIO_KINDS).map((s) => s.kind)).toEqual([...EXTRA_SCENARIO_KINDS]);
   });
 });
