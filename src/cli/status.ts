@@ -44,8 +44,8 @@ export async function runStatus(opts: { config?: string; url?: string; token?: s
       rules.join(", "),
       target(p),
       `${formatValue(p.value, p.field)} → ${formatValue(p.threshold, p.field)}`,
-      p.etaMs === null ? (p.confidence === 0 ? "learning: needs more history" : "not trending there") : `in ${formatDuration(p.etaMs - nowMs)}`,
-      p.etaMs === null ? "" : formatRange(p, nowMs),
+      etaText(p, nowMs),
+      p.etaMs === null || p.etaMs - nowMs > FAR_MS ? "" : formatRange(p, nowMs),
       `${Math.round(p.confidence * 100)}%`,
     ]);
   if (rows.length === 0) console.log("  none yet: models need a few samples (about a minute after start)");
@@ -55,6 +55,16 @@ export async function runStatus(opts: { config?: string; url?: string; token?: s
   const active = body.alerts.map((a) => [a.state, a.severity, a.rule, a.summary]);
   if (active.length === 0) console.log("  none");
   else printTable(["STATE", "SEVERITY", "RULE", "SUMMARY"], active);
+}
+
+/** ETAs further than this say nothing a person can act on (a near-flat trend's crossing centuries away). */
+const FAR_MS = 365 * 86_400_000;
+
+/** The ETA column: a duration, "beyond a year", or why there is none. */
+export function etaText(p: Pick<Prediction, "etaMs" | "confidence">, nowMs: number): string {
+  if (p.etaMs === null) return p.confidence === 0 ? "learning: needs more history" : "not trending there";
+  if (p.etaMs - nowMs > FAR_MS) return "beyond a year";
+  return `in ${formatDuration(p.etaMs - nowMs)}`;
 }
 
 function target(p: Prediction): string {
