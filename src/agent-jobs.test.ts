@@ -29,11 +29,12 @@ async function serve(port: number): Promise<{ app: FastifyInstance; jobs: JobQue
   return { app, jobs };
 }
 
-/** An agent whose own config declares one action, `touch`, that leaves a file per run in `dir`. */
-function agent(serverUrl: string, dir: string, enabled: boolean): AgentJobs {
+/** An agent whose own config declares one action, `touch`, that leaves a file per run in `dir`; `extra` adds to its remediation section. */
+function agent(serverUrl: string, dir: string, enabled: boolean, extra: Record<string, unknown> = {}): AgentJobs {
   const remediation = remediationConfigSchema.parse({
     enabled,
     actions: [{ name: "touch", on: { rule: "process_memory_limit" }, type: "exec", argv: ["mktemp", "-p", dir] }],
+    ...extra,
   });
   return startAgentJobs({ serverUrl, token: TOKEN, name: "web-01", remediation, env: process.env, dataDir: dir, clock: systemClock, log, waitMs: 2_000, maxBackoffMs: 500 });
 }
@@ -44,16 +45,23 @@ describe("the agent's job loop", () => {
     for (const o of open.splice(0)) await o.stop();
   });
 
+  const always = [
+    { start: "00:00", end: "23:59" },
+    { start: "23:59", end: "00:00" },
+  ]; // the whole day
   it.each([
-    { case: "a declared action, remediation enabled", action: "touch", enabled: true, ok: true, error: undefined, files: 1 },
-    { case: "a name the agent does not declare", action: "rm_everything", enabled: true, ok: false, error: /declares no action "rm_everything"/, files: 0 },
-    { case: "its own remediation.enabled false", action: "touch", enabled: false, ok: false, error: /remediation.enabled is false on agent web-01/, files: 0 },
-  ])("$case: ok $ok, $files runs", async ({ action, enabled, ok, error, files }) => {
+    { case: "a declared action, remediation enabled", action: "touch", enabled: true, extra: {}, ok: true, error: undefined, files: 1 },
+    { case: "a name the agent does not declare", action: "rm_everything", enabled: true, extra: {}, ok: false, error: /declares no action "rm_everything"/, files: 0 },
+    { case: "its own remediation.enabled false", action: "touch", enabled: false, extra: {}, ok: false, error: /remediation.enabled is false on agent web-01/, files: 0 },
+    { case: "its own maintenance window", action: "touch", enabled: true, extra: { maintenance: always }, ok: false, error: /agent web-01 refuses \(maintenance\): inside the maintenance window/, files: 0 },
+    { case: "its own allow.targets", action: "touch", enabled: true, extra: { allow: { targets: ["nginx.*"] } }, ok: false, error: /agent web-01 refuses \(not_allowed\): target .* matches none of remediation.allow.targets/, files: 0 },
+    { case: "its own allow.hosts", action: "touch", enabled: true, extra: { allow: { hosts: ["db-.*"] } }, ok: false, error: /agent web-01 refuses \(not_allowed\): host web-01 matches none/, files: 0 },
+  ])("$case: ok $ok, $files runs", async ({ action, enabled, extra, ok, error, files }) => {
     const dir = mkdtempSync(path.join(tmpdir(), "ansai-agent-jobs-"));
     const port = await freePort();
     const server = await serve(port);
     open.push({ stop: () => server.app.close() });
-    open.unshift(agent(`http://127.0.0.1:${port}`, dir, enabled));
+    open.unshift(agent(`http://127.0.0.1:${port}`, dir, enabled, extra));
     const result = await server.jobs.submit("web-01", { runId: "r", action, alert: testAlert({ host: "web-01", note: "$(touch pwned)" }), attempt: 1 }, new AbortController().signal);
     expect(result.ok).toBe(ok);
     if (error !== undefined) expect(result.error).toMatch(error);

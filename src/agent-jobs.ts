@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Action, ActionResult, Clock } from "./core/contracts.js";
 import { createAction, type ActionConfig } from "./remediator/actions/index.js";
 import type { RemediationConfig } from "./remediator/config.js";
+import { Policy, policyOptionsFromConfig } from "./remediator/policy.js";
 import { actionResultSchema, agentJobSchema, type AgentJob } from "./remediator/jobs.js";
 import { z } from "zod";
 
@@ -9,6 +10,7 @@ import { z } from "zod";
 // agent's OWN actions, report back. The server sends an action name and an alert, never a
 // command: a name this agent does not declare is refused, and nothing runs unless this
 // agent's own remediation.enabled is true (two keys to turn: the server's and the host's).
+// The agent's own maintenance windows and allow-lists hold too, whatever the server decided.
 
 export interface AgentJobsOptions {
   /** Base URL of `ansai server`. */
@@ -46,6 +48,7 @@ export function startAgentJobs(opts: AgentJobsOptions): AgentJobs {
   const { log } = opts;
   const make = opts.createAction ?? ((spec: ActionConfig) => createAction(spec, { env: opts.env, dataDir: opts.dataDir, clock: opts.clock, log }));
   const actions = new Map(opts.remediation.actions.map((spec) => [spec.name, { spec, action: make(spec) }]));
+  const hostPolicy = new Policy(policyOptionsFromConfig(opts.remediation, { host: opts.name }));
   const base = `${opts.serverUrl.replace(/\/+$/, "")}/api/v1/agents/${encodeURIComponent(opts.name)}/jobs`;
   const waitMs = opts.waitMs ?? 20_000;
   const maxBackoffMs = opts.maxBackoffMs ?? 30_000;
@@ -79,6 +82,9 @@ export function startAgentJobs(opts: AgentJobsOptions): AgentJobs {
     if (!opts.remediation.enabled) return `remediation.enabled is false on agent ${opts.name}: set it to true in this agent's config to let the server's runs happen here`;
     if (own.spec.dry_run === true) return `action ${job.action} has dry_run: true on agent ${opts.name}: remove it there to let it run`;
     if (job.deadlineMs <= opts.clock.nowMs()) return `the job reached agent ${opts.name} after its deadline: the server has given up on it (remediation.fleet.job_timeout)`;
+    const plan = { action: job.action, target: own.action.target?.(job.alert) ?? job.alert.series, alert: job.alert, dryRun: false };
+    const local = hostPolicy.hostRules(plan, opts.clock.nowMs());
+    if (!local.run) return `agent ${opts.name} refuses (${local.reason}): ${local.detail}`;
     return undefined;
   }
 

@@ -99,6 +99,14 @@ export class Policy {
     this.allowTargets = opts.allowTargets?.map(anchored);
   }
 
+  /**
+   * The host's own rules alone (maintenance windows, allow-lists): what an agent checks of its
+   * own config before it runs a job the server's policy already allowed.
+   */
+  hostRules(plan: Plan, nowMs: number): Decision {
+    return this.maintenance(nowMs) ?? this.notAllowed(plan) ?? { run: true };
+  }
+
   /** Decides without changing state; the journal records of what then happens are `observe`d. */
   decide(plan: Plan, nowMs: number): Decision {
     return (
