@@ -14,12 +14,11 @@ import {
   membershipIdentity,
   parseMaxOpenFiles,
   parseOomKills,
-  PAGE_SIZE_BYTES,
   parseCgroupLimit,
   parseCgroupMembership,
-  parsePidStat,
   type ProcessMatch,
 } from "./procstat.js";
+import { PAGE_SIZE_BYTES, parsePidStat } from "./processes.js";
 import { onePoint, testContext } from "./test-helpers.js";
 
 const FIXTURE = new URL("../../test/fixtures/proc-procstat/", import.meta.url).pathname;
@@ -112,6 +111,7 @@ describe("procstat collector over a fixture /proc", () => {
     { name: "sleepy", pidfile: join(RUN, "sleepy.pid"), memory_limit: 123_456_789 },
     { name: "dead", pidfile: join(RUN, "dead.pid") },
     { name: "bad", pidfile: join(RUN, "garbage.pid") },
+    { name: "stopped", pidfile: join(RUN, "no-such.pid") },
   ];
   const collector = () => createProcstatCollector({ top: 0, match: matches }, { procRoot: PROC, cgroupRoot: CGROUP });
 
@@ -193,6 +193,8 @@ describe("procstat collector over a fixture /proc", () => {
     });
     expect(lookup("bad").tags.result).toBe("lookup_error");
     expect(lookup("bad").fields).toEqual({ pid_count: 0, running: 0, result_code: 1 });
+    // No pidfile: the daemon is stopped (as the service collector reads it), not a failed lookup.
+    expect(lookup("stopped").fields).toEqual({ pid_count: 0, running: 0, result_code: 0 });
     // pid 77 has no stat (it exited mid-scan) and is skipped silently.
     expect(ctx.errors.map((e) => e.item)).toEqual([join(RUN, "garbage.pid")]);
     expect(String(ctx.errors[0]?.err)).toContain("does not hold a pid");

@@ -1,23 +1,18 @@
-import { readdir, readlink } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { z } from "zod";
 import { regex } from "../config/zod-types.js";
 import type { CollectContext, Collector } from "../core/contracts.js";
 import type { Point } from "../core/point.js";
 import { parseSection } from "./config-section.js";
 import { hasOption, parseMountinfo } from "./mountinfo.js";
-import { createTagsCache, errnoCode, forEachLine, isDigits, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
+import { createTagsCache, errnoCode, forEachLine, isGone, mapLimit, parseMeminfo, readProcFile, readText } from "./procfs.js";
+import { createProcessScan, findProcesses, READ_CONCURRENCY, selectorOf, type PidStat, type ProcessSelector } from "./processes.js";
 
-/** Bytes per page for RSS: 4096 on Linux x86-64 and the default arm64 kernels; not read from the system. */
-export const PAGE_SIZE_BYTES = 4096;
 /** USER_HZ, the unit of utime/stime in /proc/PID/stat: fixed at 100 in the kernel ABI. */
 export const CLOCK_TICKS_PER_S = 100;
 /** cgroup v1 reports "no limit" as a huge page-aligned number near 2^63; anything this big is unlimited. */
 const V1_UNLIMITED_BYTES = 2 ** 62;
-/** The kernel truncates comm to 15 characters (TASK_COMM_LEN - 1). */
-const COMM_MAX_CHARS = 15;
-/** Concurrent /proc reads per pass: enough to hide latency, few enough not to exhaust fds. */
-const READ_CONCURRENCY = 32;
 
 /** Which processes one configured entry watches (`collectors.procstat.match[]`). */
 export const processMatchSchema = z
@@ -60,41 +55,6 @@ export interface ProcstatCollectorDeps {
   mountinfoPath?: string;
 }
 
-
-/** The fields of /proc/PID/stat this collector uses. */
-export interface PidStat {
-  pid: number;
-  /** Executable name, at most 15 characters; may contain spaces and parentheses. */
-  comm: string;
-  numThreads: number;
-  /** Start time after boot in clock ticks: tells a reused pid from the process seen before. */
-  startTicks: number;
-  /** utime + stime in clock ticks. */
-  cpuTicks: number;
-  vsizeBytes: number;
-  rssBytes: number;
-}
-
-/** Parses /proc/PID/stat; undefined when the text is not one. */
-export function parsePidStat(pid: number, text: string): PidStat | undefined {
-  // comm is free text: it ends at the LAST ")" even if it contains one itself.
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  if (open === -1 || close < open) return undefined;
-  // rest[0] is field 3 (state), so proc(5) field n is rest[n - 3].
-  const rest = text.slice(close + 2).split(" ");
-  if (rest.length < 22) return undefined;
-  const field = (n: number): number => Number(rest[n - 3]);
-  return {
-    pid,
-    comm: text.slice(open + 1, close),
-    numThreads: field(20),
-    startTicks: field(22),
-    cpuTicks: field(14) + field(15),
-    vsizeBytes: field(23),
-    rssBytes: field(24) * PAGE_SIZE_BYTES,
-  };
-}
 
 /** A process's cgroups: the v1 memory and name=systemd hierarchy paths, the v2 unified path (hybrid hosts have several). */
 export interface CgroupMembership {
@@ -195,14 +155,9 @@ export function parseCgroupLimit(text: string): number | undefined {
   return Number.isFinite(v) && v < V1_UNLIMITED_BYTES ? v : undefined;
 }
 
-type Selector =
-  | { kind: "pattern"; value: string; re: RegExp }
-  | { kind: "exe"; value: string }
-  | { kind: "pidfile"; value: string };
-
 interface CompiledMatch {
   match: MatchConfig;
-  sel: Selector;
+  sel: ProcessSelector;
 }
 
 /** A validated match as the config holds it. */
@@ -210,9 +165,7 @@ type MatchConfig = z.output<typeof processMatchSchema>;
 
 /** Builds one match's selector; the schema has already checked that exactly one is set and the regex compiles. */
 function compileMatch(m: MatchConfig): CompiledMatch {
-  if (m.pattern !== undefined) return { match: m, sel: { kind: "pattern", value: m.pattern, re: new RegExp(m.pattern) } };
-  if (m.exe !== undefined) return { match: m, sel: { kind: "exe", value: m.exe } };
-  return { match: m, sel: { kind: "pidfile", value: m.pidfile ?? "" } };
+  return { match: m, sel: selectorOf(m) };
 }
 
 /** Where one cgroup hierarchy is reachable. */
@@ -286,7 +239,6 @@ export function createProcstatCollector(input: z.input<typeof procstatConfigSche
   const matches = config.match.map(compileMatch);
   const top = config.top;
   const needScan = top > 0 || matches.some((m) => m.sel.kind !== "pidfile");
-  const needCmdline = matches.some((m) => m.sel.kind === "pattern");
   const tagsCache = createTagsCache();
   let prevCpu = new Map<number, CpuSample>();
 
@@ -308,7 +260,7 @@ export function createProcstatCollector(input: z.input<typeof procstatConfigSche
       const lookups: Array<{ m: CompiledMatch; index: number; pids: number[]; ok: boolean }> = [];
 
       for (const [index, m] of matches.entries()) {
-        const found = await findMatching(pass, m, stats, needCmdline);
+        const found = await findProcesses(ctx, pass, m.sel, stats);
         if (found === undefined) {
           lookups.push({ m, index, pids: [], ok: false });
           continue;
@@ -393,114 +345,21 @@ export function cpuPercent(prev: CpuSample | undefined, stat: PidStat, nowMs: nu
   return (100 * cpuS * 1000) / (nowMs - prev.atMs);
 }
 
-/** Finds a match's processes, ascending by pid; undefined when the lookup itself failed (reported). */
-async function findMatching(
-  pass: Pass,
-  m: CompiledMatch,
-  stats: ReadonlyMap<number, PidStat>,
-  needCmdline: boolean,
-): Promise<PidStat[] | undefined> {
-  const sel = m.sel;
-  if (sel.kind === "pidfile") {
-    const pid = await pass.readPidfile(sel.value);
-    if (pid === undefined) return undefined;
-    const stat = stats.get(pid) ?? (await pass.readStat(pid));
-    return stat === undefined ? [] : [stat];
-  }
-  const all = [...stats.values()].sort((a, b) => a.pid - b.pid);
-  if (sel.kind === "exe") {
-    const hits = await mapLimit(all, READ_CONCURRENCY, (s) => pass.exeMatches(s, sel.value));
-    return all.filter((_, i) => hits[i]);
-  }
-  if (!needCmdline) return [];
-  const re = sel.re;
-  const cmdlines = await mapLimit(all, READ_CONCURRENCY, (s) => pass.cmdline(s.pid));
-  // The collector's own command line never counts: a pattern in its argv would match itself.
-  return all.filter((s, i) => {
-    const c = cmdlines[i];
-    return s.pid !== process.pid && c !== undefined && c !== "" && re.test(c);
-  });
-}
-
 interface PassPaths {
   procRoot: string;
   cgroupRoot: string;
   mountinfoPath: string;
 }
 
-type Pass = ReturnType<typeof createPass>;
-
 /** Readers for one collection pass; caches (cmdlines, cgroup limits, MemTotal) live only this long. */
 function createPass(ctx: CollectContext, paths: PassPaths) {
   const { procRoot } = paths;
   const pidPath = (pid: number, file: string): string => join(procRoot, String(pid), file);
-  const cmdlineCache = new Map<number, Promise<string | undefined>>();
+  const scan = createProcessScan(ctx, procRoot);
   const limitCache = new Map<string, Promise<CgroupLimit | undefined>>();
   const oomCache = new Map<string, Promise<number | undefined>>();
   let memTotal: Promise<number | undefined> | undefined;
   let mounts: Promise<CgroupMounts> | undefined;
-
-  // Reads a per-process file; undefined when the process is gone, others reported.
-  const readPidFile = async (pid: number, file: string): Promise<string | undefined> => {
-    try {
-      return await readProcFile(pidPath(pid, file));
-    } catch (err) {
-      if (!isGone(err)) ctx.reportError(pidPath(pid, file), err);
-      return undefined;
-    }
-  };
-
-  const readStat = async (pid: number): Promise<PidStat | undefined> => {
-    const text = await readPidFile(pid, "stat");
-    return text === undefined ? undefined : parsePidStat(pid, text);
-  };
-
-  const scanAll = async (): Promise<Map<number, PidStat>> => {
-    let names: string[];
-    try {
-      names = await readdir(procRoot);
-    } catch (err) {
-      ctx.reportError(procRoot, err);
-      return new Map();
-    }
-    const pids = names.filter(isDigits).map(Number);
-    const stats = await mapLimit(pids, READ_CONCURRENCY, readStat);
-    const out = new Map<number, PidStat>();
-    for (const s of stats) if (s !== undefined) out.set(s.pid, s);
-    return out;
-  };
-
-  const cmdline = (pid: number): Promise<string | undefined> => {
-    let p = cmdlineCache.get(pid);
-    if (p === undefined) {
-      // Arguments are NUL-terminated; joined by spaces as `ps` and `pgrep -f` show them.
-      p = readPidFile(pid, "cmdline").then((t) => t?.split("\u0000").join(" ").trimEnd());
-      cmdlineCache.set(pid, p);
-    }
-    return p;
-  };
-
-  const exeMatches = async (s: PidStat, exe: string): Promise<boolean> => {
-    if (s.comm === exe) return true;
-    // comm is truncated: a long name can only be confirmed from the executable's path.
-    if (exe.length <= COMM_MAX_CHARS || s.comm !== exe.slice(0, COMM_MAX_CHARS)) return false;
-    try {
-      return basename(await readlink(pidPath(s.pid, "exe"))) === exe;
-    } catch {
-      return false;
-    }
-  };
-
-  const readPidfile = async (file: string): Promise<number | undefined> => {
-    try {
-      const text = (await readText(file)).trim();
-      if (isDigits(text)) return Number(text);
-      ctx.reportError(file, new Error(`pidfile ${file} does not hold a pid (read ${JSON.stringify(text.slice(0, 40))})`));
-    } catch (err) {
-      ctx.reportError(file, err);
-    }
-    return undefined;
-  };
 
   const readFdLimit = async (pid: number): Promise<number | undefined | typeof GONE> => {
     try {
@@ -624,7 +483,7 @@ function createPass(ctx: CollectContext, paths: PassPaths) {
     return { fields, identity: cg.identity };
   };
 
-  return { scanAll, readStat, cmdline, exeMatches, readPidfile, buildProcess };
+  return { ...scan, buildProcess };
 
 }
 

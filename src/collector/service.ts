@@ -1,13 +1,10 @@
 import { execFile } from "node:child_process";
-import { readdir, readlink } from "node:fs/promises";
 import { request } from "node:http";
-import { basename, join } from "node:path";
 import { z } from "zod";
 import { duration, durationMs, regex } from "../config/zod-types.js";
 import type { CollectContext, Collector } from "../core/contracts.js";
 import type { Point } from "../core/point.js";
-import { errnoCode, isGone, mapLimit, readText } from "./procfs.js";
-import { parsePidStat, type PidStat } from "./procstat.js";
+import { createProcessScan, findProcesses, selectorOf, type PidStat } from "./processes.js";
 
 // Enumerations of systemd's state tables as Telegraf's systemd_units numbers them
 // (systemd src/basic/unit-def.c); a state this table does not know reads -1.
@@ -197,8 +194,6 @@ async function collectUnits(config: ServiceConfig, timeoutMs: number, ctx: Colle
 
 // --- processes -------------------------------------------------------------------------------
 
-type ProcessCheck = z.output<typeof processCheck>;
-
 /** Per-check memory across passes: restarts live in the collector instance, not in module state. */
 interface ProcessState {
   /** `pid:startTicks` of each process seen last pass; undefined before the first pass. */
@@ -211,93 +206,6 @@ export function nextProcessState(state: ProcessState, seen: ReadonlySet<string>)
   if (state.prev === undefined) return { prev: seen, restarts: state.restarts };
   const started = [...seen].some((id) => !state.prev?.has(id));
   return { prev: seen, restarts: state.restarts + (started ? 1 : 0) };
-}
-
-interface ProcScan {
-  stats: PidStat[];
-  cmdline(pid: number): Promise<string | undefined>;
-}
-
-async function scanProc(procRoot: string, ctx: CollectContext, needed: boolean): Promise<ProcScan> {
-  const cmdlines = new Map<number, Promise<string | undefined>>();
-  const readOrGone = async (path: string): Promise<string | undefined> => {
-    try {
-      return await readText(path);
-    } catch (err) {
-      if (!isGone(err)) ctx.reportError(path, err);
-      return undefined;
-    }
-  };
-  const cmdline = (pid: number): Promise<string | undefined> => {
-    let p = cmdlines.get(pid);
-    if (p === undefined) {
-      p = readOrGone(join(procRoot, String(pid), "cmdline")).then((t) => t?.split("\u0000").join(" ").trimEnd());
-      cmdlines.set(pid, p);
-    }
-    return p;
-  };
-  if (!needed) return { stats: [], cmdline };
-  let names: string[];
-  try {
-    names = await readdir(procRoot);
-  } catch (err) {
-    ctx.reportError(procRoot, err);
-    return { stats: [], cmdline };
-  }
-  const pids = names.filter((n) => /^\d+$/.test(n)).map(Number);
-  const stats = await mapLimit(pids, 32, async (pid) => {
-    const text = await readOrGone(join(procRoot, String(pid), "stat"));
-    return text === undefined ? undefined : parsePidStat(pid, text);
-  });
-  return { stats: stats.filter((s): s is PidStat => s !== undefined).sort((a, b) => a.pid - b.pid), cmdline };
-}
-
-/** The processes a check finds; undefined when the lookup itself failed (reported). */
-async function findProcesses(
-  check: ProcessCheck,
-  re: RegExp | undefined,
-  scan: ProcScan,
-  procRoot: string,
-  ctx: CollectContext,
-): Promise<PidStat[] | undefined> {
-  if (check.pidfile !== undefined) {
-    let text: string;
-    try {
-      text = (await readText(check.pidfile)).trim();
-    } catch (err) {
-      // No pidfile: the daemon is stopped (or never started); that is the answer, not an error.
-      if (errnoCode(err) === "ENOENT") return [];
-      ctx.reportError(check.pidfile, err);
-      return undefined;
-    }
-    if (!/^\d+$/.test(text)) {
-      ctx.reportError(check.pidfile, new Error(`pidfile ${check.pidfile} does not hold a pid`));
-      return undefined;
-    }
-    try {
-      const stat = parsePidStat(Number(text), await readText(join(procRoot, text, "stat")));
-      return stat === undefined ? [] : [stat];
-    } catch {
-      return [];
-    }
-  }
-  if (check.exe !== undefined) {
-    const exe = check.exe;
-    const hits = await mapLimit(scan.stats, 32, async (s) => {
-      if (s.comm === exe) return true;
-      // comm holds 15 characters: a longer name is confirmed from the executable's path.
-      if (exe.length <= 15 || s.comm !== exe.slice(0, 15)) return false;
-      return readlink(join(procRoot, String(s.pid), "exe")).then(
-        (p) => basename(p) === exe,
-        () => false,
-      );
-    });
-    return scan.stats.filter((_, i) => hits[i]);
-  }
-  if (re === undefined) return [];
-  const lines = await mapLimit(scan.stats, 32, (s) => scan.cmdline(s.pid));
-  // ANSAI's own command line never counts: a pattern in its config could match it.
-  return scan.stats.filter((s, i) => s.pid !== process.pid && lines[i] !== undefined && lines[i] !== "" && re.test(lines[i] ?? ""));
 }
 
 // --- containers ------------------------------------------------------------------------------
@@ -372,14 +280,15 @@ export function createServiceCollector(config: ServiceConfig, deps: ServiceColle
   const timeoutMs = durationMs(config.timeout);
   const states = config.processes.map((): ProcessState => ({ restarts: 0 }));
   const needScan = config.processes.some((p) => p.pidfile === undefined);
-  const patterns = config.processes.map((p) => (p.pattern === undefined ? undefined : new RegExp(p.pattern)));
+  const selectors = config.processes.map(selectorOf);
 
   const collectProcesses = async (ctx: CollectContext): Promise<Point[]> => {
     if (config.processes.length === 0) return [];
-    const scan = await scanProc(procRoot, ctx, needScan);
+    const scan = createProcessScan(ctx, procRoot);
+    const stats = needScan ? await scan.scanAll() : new Map<number, PidStat>();
     const points: Point[] = [];
     for (const [i, check] of config.processes.entries()) {
-      const found = await findProcesses(check, patterns[i], scan, procRoot, ctx);
+      const found = await findProcesses(ctx, scan, selectors[i]!, stats);
       if (found === undefined) continue;
       const state = nextProcessState(states[i] ?? { restarts: 0 }, new Set(found.map((s) => `${s.pid}:${s.startTicks}`)));
       states[i] = state;
