@@ -30,6 +30,9 @@ describe("CSV timestamps", () => {
     ["0", 0],
     ["1700000000123", T + 123],
     ["1700000000123.9", T + 123],
+    ["001700000000123", T + 123],
+    ["1700000000123.", T + 123],
+    ["999999999999999", 999_999_999_999_999, "ms"],
     ["1700000000123456", T + 123],
     ["1700000000123456789", T + 123],
     ["1700000000", 1_700_000_000, "ms"],
@@ -67,6 +70,10 @@ describe("CSV timestamps", () => {
   ];
   it.each(bad)("rejects %j", (text, message) => {
     expect(() => parseCsvTimestamp(text)).toThrow(`input:1: ${message}`);
+  });
+
+  it("rejects epoch ms of more than 15 digits as out of range", () => {
+    expect(() => parseCsvTimestamp("1234567890123456", "ms")).toThrow('input:1: timestamp 1234567890123456 is out of range');
   });
 });
 

@@ -74,8 +74,8 @@ export function newBacktestStats(): BacktestStats {
 export async function* backtest(batches: AsyncIterable<SampleBatch>, opts: BacktestOptions): AsyncGenerator<BacktestTransition> {
   const intervalMs = opts.evaluationIntervalMs;
   if (!(Number.isSafeInteger(intervalMs) && intervalMs > 0)) throw new RangeError(`evaluationIntervalMs must be a whole number of ms > 0, got ${intervalMs}`);
-  // Nothing reads rule health in a replay: no clock reads per rule.
-  const analyzer = createAnalyzer({ rules: opts.rules, log: opts.log, resolvedRetentionMs: RESOLVED_RETENTION_MS, timeRules: false });
+  // Nothing reads rule health or every prediction in a replay: no clock reads per rule, and predictions built only for alerts.
+  const analyzer = createAnalyzer({ rules: opts.rules, log: opts.log, resolvedRetentionMs: RESOLVED_RETENTION_MS, timeRules: false, collectPredictions: false });
   const stats = opts.stats ?? newBacktestStats();
   const longestWindowMs = opts.rules.reduce((m, r) => Math.max(m, r.windowMs), 0);
   // After newest sample + this, evaluations change nothing until the next sample.
@@ -190,7 +190,8 @@ class PendingColumns implements PointColumns {
   clear(): void {
     this.count = 0;
     this.valueCount = 0;
-    this.others.length = 0;
+    // Setting an array's length is a call even when it is already 0 (this runs per evaluation).
+    if (this.others.length > 0) this.others.length = 0;
   }
 }
 

@@ -36,6 +36,12 @@ export interface AnalyzerOptions {
    * evaluation are a large share of a replay), and `lastDurationMs` then stays null.
    */
   timeRules?: boolean;
+  /**
+   * Return every evaluation's predictions from `evaluate` (default true: the live loop stores
+   * them). A backtest, which reads only transitions, turns it off: a prediction is then built
+   * only when read (`predictions()`, or an active alert showing it), from the same forecast.
+   */
+  collectPredictions?: boolean;
 }
 
 export interface EvaluationResult {
@@ -70,6 +76,12 @@ const ROUTE_CACHE_LIMIT = 1_000_000;
 
 interface RuleRuntime {
   compiled: CompiledRule;
+  /**
+   * What evaluation reads per series, copied out of the spec: specs come in many shapes (optional
+   * keys, literals from different places), and reading them per prediction made every access a
+   * megamorphic lookup. These fields are one shape for all rules.
+   */
+  hot: HotRule;
   /** The rule's lifecycle timing, built once. */
   timing: LifecycleTiming;
   model: ForecastModel;
@@ -77,6 +89,21 @@ interface RuleRuntime {
   health: RuleHealth;
   /** Latest value of the threshold series by join key (rules with `thresholdSeries` only). */
   joined: Map<string, number>;
+}
+
+/** A rule's spec fields read per prediction (see `RuleRuntime.hot`). */
+interface HotRule {
+  name: string;
+  /** The spec's model, or the default. */
+  modelName: string;
+  horizonMs: number;
+  minSamples: number;
+  /** NaN when the rule has none (every comparison with NaN is false: never young). */
+  minHistoryMs: number;
+  /** 0 when the rule has none, as `alertCondition` defaults it. */
+  minConfidence: number;
+  thresholdField: string | null;
+  thresholdValue: number;
 }
 
 /** One rule watching one series. Objects per series, never per sample. */
@@ -88,6 +115,11 @@ interface Binding {
   threshold: number;
   /** Key into the rule's `joined` thresholds, or null when the threshold is not another series. */
   joinKey: string | null;
+  /** The latest forecast (null when the model had none), with the threshold and time it was made for. */
+  forecast: TrendForecast | null;
+  forecastThreshold: number;
+  forecastAtMs: number;
+  /** The latest forecast as a prediction, once built (see `predictionOf`); null until then. */
   prediction: Prediction | null;
   lifecycle: AlertLifecycle;
   /**
@@ -156,7 +188,17 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     }
     const health: RuleHealth = { rule: spec.name, lastEvaluationMs: null, lastDurationMs: null, lastError: null, series: 0 };
     const timing: LifecycleTiming = { forMs: compiled.spec.forMs, keepFiringForMs: compiled.spec.keepFiringForMs, keepResolvedMs };
-    rules.push({ compiled, timing, model, bindings: [], health, joined: new Map() });
+    const hot: HotRule = {
+      name: spec.name,
+      modelName: spec.model ?? "linear_trend",
+      horizonMs: spec.horizonMs,
+      minSamples: spec.minSamples,
+      minHistoryMs: spec.minHistoryMs ?? NaN,
+      minConfidence: spec.minConfidence ?? 0,
+      thresholdField: compiled.thresholdField,
+      thresholdValue: compiled.thresholdValue,
+    };
+    rules.push({ compiled, hot, timing, model, bindings: [], health, joined: new Map() });
   }
 
   const entries = new Map<string, SeriesEntry>();
@@ -176,8 +218,11 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   const batchesByFirstTags = new WeakMap<object, BatchRoutes>();
   const active = new Set<Binding>();
   let lastSweepMs = -Infinity;
+  /** Time of the latest evaluation (every rule's `lastEvaluationMs`), null before the first. */
+  let lastEvaluationMs: number | null = null;
   const metrics = opts.registry ? createMetrics(opts.registry, () => entries.size) : undefined;
   const timeRules = opts.timeRules ?? true;
+  const collectPredictions = opts.collectPredictions ?? true;
 
   /**
    * The route (offset in `table`) of a series; `timeMs` (of the point being routed) dates series
@@ -289,6 +334,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       slot,
       threshold: NaN,
       joinKey: rule.compiled.thresholdSeries === null ? null : joinKey(p.tags, rule.compiled.thresholdSeries.on),
+      forecast: null,
+      forecastThreshold: NaN,
+      forecastAtMs: NaN,
       prediction: null,
       lifecycle: INACTIVE,
       shown: null,
@@ -346,7 +394,21 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     return batch;
   }
 
+  // The last tables asked for: a producer that sends small column batches (the backtest, one
+  // sample per evaluation) reuses the same tables, and skips the WeakMap lookups.
+  let lastHeads: object | undefined;
+  let lastHeadRoutes: HeadRoutes | undefined;
+  let lastFieldNames: object | undefined;
+  let lastShapes: ShapeTable | undefined;
+
   function headRoutes(heads: object): HeadRoutes {
+    if (heads === lastHeads && lastHeadRoutes!.generation === generation) return lastHeadRoutes!;
+    lastHeads = heads;
+    lastHeadRoutes = cachedHeadRoutes(heads);
+    return lastHeadRoutes;
+  }
+
+  function cachedHeadRoutes(heads: object): HeadRoutes {
     const known = routesByHeadTable.get(heads);
     if (known !== undefined && known.generation === generation) return known;
     const fresh = new HeadRoutes(generation);
@@ -355,6 +417,13 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   function shapesOf(fieldNames: object): ShapeTable {
+    if (fieldNames === lastFieldNames) return lastShapes!;
+    lastFieldNames = fieldNames;
+    lastShapes = cachedShapes(fieldNames);
+    return lastShapes;
+  }
+
+  function cachedShapes(fieldNames: object): ShapeTable {
     let shapes = shapesByTable.get(fieldNames);
     if (shapes === undefined) {
       shapes = new ShapeTable(watchedFields);
@@ -410,19 +479,23 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     for (let r = 0; r < rules.length; r++) {
       const rule = rules[r] as RuleRuntime;
       const started = timeRules ? performance.now() : 0;
-      try {
-        evaluateRule(rule, nowMs, predictions, transitions);
-        rule.health.lastError = null;
-      } catch (err) {
-        rule.health.lastError = err instanceof Error ? err.message : String(err);
-        log.error({ err, rule: rule.health.rule }, "rule evaluation failed");
-      }
-      rule.health.lastEvaluationMs = nowMs;
+      // A rule watching no series has nothing to do (most of the built-in rules on most hosts).
+      if (rule.bindings.length > 0) {
+        try {
+          evaluateRule(rule, nowMs, predictions, transitions);
+          if (rule.health.lastError !== null) rule.health.lastError = null;
+        } catch (err) {
+          rule.health.lastError = err instanceof Error ? err.message : String(err);
+          log.error({ err, rule: rule.health.rule }, "rule evaluation failed");
+        }
+      } else if (rule.health.lastError !== null) rule.health.lastError = null;
       if (!timeRules) continue;
       const durationMs = performance.now() - started;
       rule.health.lastDurationMs = durationMs;
       metrics?.evalDuration.observe({ rule: rule.health.rule }, durationMs / 1000);
     }
+    // Every rule is evaluated every time: one time for all (per-rule stores of a non-integer number allocated per rule).
+    lastEvaluationMs = nowMs;
     if (nowMs - lastSweepMs >= SWEEP_INTERVAL_MS) {
       lastSweepMs = nowMs;
       sweep(nowMs);
@@ -436,7 +509,8 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   function evaluateRule(rule: RuleRuntime, nowMs: number, predictions: Prediction[], transitions: Alert[]): void {
-    const { spec, thresholdField, thresholdValue } = rule.compiled;
+    const hot = rule.hot;
+    const { thresholdField, thresholdValue } = hot;
     const timing = rule.timing;
     // Index loop: this runs per series per evaluation, and an iterator would allocate.
     const bindings = rule.bindings;
@@ -448,16 +522,16 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
           : b.joinKey !== null
             ? (rule.joined.get(b.joinKey) ?? thresholdValue)
             : thresholdValue;
-      let prediction: Prediction | undefined;
-      if (Number.isFinite(threshold)) {
-        const fc = rule.model.predict(b.slot, nowMs, threshold, spec.horizonMs, spec.minSamples);
-        if (fc) prediction = toPrediction(rule, b.entry, fc, threshold, nowMs);
-      }
-      b.prediction = prediction ?? null;
-      if (prediction) predictions.push(prediction);
+      const fc = Number.isFinite(threshold) ? rule.model.predict(b.slot, nowMs, threshold, hot.horizonMs, hot.minSamples) : undefined;
+      b.forecast = fc ?? null;
+      b.forecastThreshold = threshold;
+      b.forecastAtMs = nowMs;
+      b.prediction = null;
+      if (fc && collectPredictions) predictions.push(predictionOf(b) as Prediction);
       const prev = b.lifecycle;
-      const young = spec.minHistoryMs !== undefined && nowMs - b.entry.createdMs < spec.minHistoryMs;
-      const condition = young ? NOT_YET : alertCondition(prediction, nowMs, spec.horizonMs, spec.minConfidence);
+      const young = nowMs - b.entry.createdMs < hot.minHistoryMs;
+      // A prediction copies the ETA and confidence from its forecast unchanged: no prediction is built for the condition.
+      const condition = young ? NOT_YET : alertCondition(fc, nowMs, hot.horizonMs, hot.minConfidence);
       const next = stepAlert(prev, condition, nowMs, timing);
       b.lifecycle = next;
       if (next.phase === "inactive") {
@@ -470,7 +544,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       }
       // Resolved alerts keep the summary they had when they resolved.
       if (next === prev && next.phase === "resolved") continue;
-      const shown = prediction ?? b.shown;
+      const shown = predictionOf(b) ?? b.shown;
       if (!shown) continue;
       b.shown = shown;
       b.shownAtMs = nowMs;
@@ -479,6 +553,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       if (next.phase !== prev.phase) {
         const alert = alertOf(b);
         transitions.push(alert);
+        const spec = rule.compiled.spec;
         log.info(
           { rule: spec.name, series: b.entry.key, state: alert.state, etaMs: shown.etaMs, severity: spec.severity },
           `alert ${alert.state}: ${alert.summary}`,
@@ -515,7 +590,12 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
   function predictions(): Prediction[] {
     const out: Prediction[] = [];
-    for (const rule of rules) for (const b of rule.bindings) if (b.prediction) out.push(b.prediction);
+    for (const rule of rules) {
+      for (const b of rule.bindings) {
+        const p = predictionOf(b);
+        if (p) out.push(p);
+      }
+    }
     return out.sort(byEta);
   }
 
@@ -526,7 +606,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   function ruleHealth(): RuleHealth[] {
-    return rules.map((r) => ({ ...r.health, series: r.bindings.length }));
+    return rules.map((r) => ({ ...r.health, lastEvaluationMs, series: r.bindings.length }));
   }
 
   return { write, writeColumns, evaluate, predictions, alerts, ruleHealth };
@@ -554,14 +634,14 @@ function toPrediction(
   threshold: number,
   nowMs: number,
 ): Prediction {
-  const spec = rule.compiled.spec;
-  const horizonMs = spec.horizonMs;
+  const hot = rule.hot;
+  const horizonMs = hot.horizonMs;
   const fast = bandEdge(fc, threshold, nowMs, horizonMs, fc.etaLowMs, 1);
   const slow = bandEdge(fc, threshold, nowMs, horizonMs, fc.etaHighMs, -1);
   // One literal per shape (no spreads): this runs per series per evaluation.
   const p: Prediction = {
-    rule: spec.name,
-    model: spec.model ?? "linear_trend",
+    rule: hot.name,
+    model: hot.modelName,
     series: entry.key,
     measurement: entry.measurement,
     tags: entry.tags,
@@ -581,6 +661,12 @@ function toPrediction(
   };
   if (fc.score !== undefined) p.score = fc.score;
   return p;
+}
+
+/** The binding's latest prediction, built from its forecast the first time it is read after an evaluation. */
+function predictionOf(b: Binding): Prediction | null {
+  if (b.prediction === null && b.forecast !== null) b.prediction = toPrediction(b.rule, b.entry, b.forecast, b.forecastThreshold, b.forecastAtMs);
+  return b.prediction;
 }
 
 /** The alert of an active binding, as it stood after the evaluation that last changed it. */

@@ -173,7 +173,7 @@ export interface LifecycleTiming {
 export const RESOLVE_HORIZON_FACTOR = 1.25;
 
 /** Evaluates the condition for a prediction (or its absence) at `nowMs`. */
-export function alertCondition(prediction: Prediction | undefined, nowMs: number, horizonMs: number, minConfidence = 0): AlertCondition {
+export function alertCondition(prediction: Pick<Prediction, "etaMs" | "confidence"> | undefined, nowMs: number, horizonMs: number, minConfidence = 0): AlertCondition {
   const eta = prediction?.etaMs ?? null;
   if (eta === null || (prediction?.confidence ?? 0) < minConfidence) return { active: false, keepFiring: false };
   return { active: eta <= nowMs + horizonMs, keepFiring: eta <= nowMs + RESOLVE_HORIZON_FACTOR * horizonMs };

@@ -257,3 +257,30 @@ describe("stats", () => {
     expect(studentTCdf(1.96, 1e7)).toBeCloseTo(0.975, 4);
   });
 });
+
+describe("LinearTrend predict scratch state", () => {
+  it("gives the same forecast whether slots are predicted alone, interleaved or again after new samples", () => {
+    const rand = seededRandom(9);
+    const series = [(t: number) => 20 + t / MIN + gaussian(rand), (t: number) => 50 - t / (2 * MIN) + 0.1 * gaussian(rand), () => 70 + gaussian(rand)];
+    const shared = new LinearTrend(6 * H);
+    const slots = series.map(() => shared.allocate());
+    const alone = series.map(() => new LinearTrend(6 * H));
+    const aloneSlots = alone.map((m) => m.allocate());
+    for (let i = 0; i < 400; i++) {
+      const t = i * 15 * S;
+      series.forEach((f, k) => {
+        const v = f(t);
+        shared.observe(slots[k]!, t, v);
+        alone[k]!.observe(aloneSlots[k]!, t, v);
+      });
+      if (i % 37 !== 36) continue;
+      for (const [threshold, horizonMs] of [[100, 4 * H], [60, H]] as const) {
+        const interleaved = slots.map((s) => shared.predict(s, t + 5 * S, threshold, horizonMs));
+        const again = slots.map((s) => shared.predict(s, t + 5 * S, threshold, horizonMs));
+        const fresh = aloneSlots.map((s, k) => alone[k]!.predict(s, t + 5 * S, threshold, horizonMs));
+        expect(interleaved).toEqual(fresh);
+        expect(again).toEqual(fresh);
+      }
+    }
+  });
+});

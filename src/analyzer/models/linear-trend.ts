@@ -1,4 +1,5 @@
 import { resizeF64, SlotPool } from "./slot-pool.js";
+import { bandRoot } from "./robust-stats.js";
 import { studentTCdf, tQuantile975 } from "./stats.js";
 
 /**
@@ -13,7 +14,8 @@ import { studentTCdf, tQuantile975 } from "./stats.js";
  * slope and current level agree, within their standard errors, with every shorter scale. A
  * straight line keeps the long, low-variance scale; a series that was flat and then starts
  * rising (or bends) switches to the short scale that only sees the new regime, instead of
- * averaging the old flat part into the slope for a whole window.
+ * averaging the old flat part into the slope for a whole window. The ETA bounds are where the
+ * band's edges meet the threshold: the roots of a quadratic in time (`bandRoot`), not a search.
  *
  * Per-slot sums are kept relative to the slot's latest sample (time and value), so the numbers
  * stay small and cancellation in the centred moments is harmless. Besides Σw the model keeps
@@ -136,6 +138,11 @@ export class LinearTrend {
   private decay = 1;
 
   private readonly fits: ScaleFit[] = Array.from({ length: SCALES }, newFit);
+  /** Per scale, Lepski's Z × slope standard error and level tolerance of the current predict. */
+  private readonly slopeTolBase = new Float64Array(SCALES);
+  private readonly levelTol = new Float64Array(SCALES);
+  /** The chosen fit's line and band during one predict (reused: predict allocates only its result). */
+  private readonly band: Band = { mean: 0, slope: 0, tbar: 0, a: 0, b: 0, c: 0, qs: 0, theta: 0 };
 
   constructor(windowMs: number, opts: LinearTrendOptions = {}) {
     if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`);
@@ -254,16 +261,18 @@ export class LinearTrend {
     const k = this.chooseScale(slot, uNow, Math.abs(lastV));
     if (k < 0) return undefined;
     const f = this.fits[k]!;
+    const { neff, slope, tbar, mean, c } = f;
     const theta = threshold - lastV;
-    const fittedAt = (u: number): number => f.mean + f.slope * (u - f.tbar);
     const s = Math.sqrt(f.s2);
-    const q = tQuantile975(f.neff - 2);
-    const halfBand = (u: number): number => {
-      const x = u - f.tbar;
-      return q * s * Math.sqrt(Math.max(0, 1 + f.a + 2 * f.b * x + f.c * x * x));
-    };
-    const upper = (u: number): number => fittedAt(u) + halfBand(u) - theta;
-    const lower = (u: number): number => fittedAt(u) - halfBand(u) - theta;
+    const band = this.band;
+    band.mean = mean;
+    band.slope = slope;
+    band.tbar = tbar;
+    band.a = f.a;
+    band.b = f.b;
+    band.c = c;
+    band.qs = tQuantile975(neff - 2) * s;
+    band.theta = theta;
 
     let eta: number | null;
     let etaLow: number | null;
@@ -274,29 +283,29 @@ export class LinearTrend {
       etaLow = uNow;
       etaHigh = uNow;
     } else {
-      eta = f.slope > 0 ? Math.max(uNow, f.tbar + (theta - f.mean) / f.slope) : null;
-      if (fittedAt(uNow) >= theta) eta = uNow;
-      etaLow = firstCrossingConvex(upper, uNow, eta ?? uMax);
-      etaHigh = eta === null ? null : firstCrossingConcave(lower, uNow, Math.max(eta, uNow), uMax);
+      eta = slope > 0 ? Math.max(uNow, tbar + (theta - mean) / slope) : null;
+      if (fittedAt(band, uNow) >= theta) eta = uNow;
+      etaLow = upperCrossing(band, uNow, eta ?? uMax);
+      etaHigh = eta === null ? null : lowerCrossing(band, uNow, Math.max(eta, uNow), uMax);
     }
 
-    const seSlope = s * Math.sqrt(f.c);
+    const seSlope = s * Math.sqrt(c);
     let confidence: number;
-    if (seSlope > 0 && Number.isFinite(seSlope)) confidence = studentTCdf(f.slope / seSlope, Math.max(f.neff - 2, 1));
-    else confidence = f.slope > 0 ? 1 : f.slope < 0 ? 0 : 0.5;
+    if (seSlope > 0 && Number.isFinite(seSlope)) confidence = studentTCdf(slope / seSlope, Math.max(neff - 2, 1));
+    else confidence = slope > 0 ? 1 : slope < 0 ? 0 : 0.5;
 
     return {
       lastValue: lastV,
       lastTimeMs: lastT,
-      slopePerMs: f.slope,
-      fittedNow: lastV + fittedAt(uNow),
-      forecastValue: lastV + fittedAt(uNow + horizonMs),
+      slopePerMs: slope,
+      fittedNow: lastV + fittedAt(band, uNow),
+      forecastValue: lastV + fittedAt(band, uNow + horizonMs),
       etaMs: eta === null ? null : lastT + eta,
       etaLowMs: etaLow === null ? null : lastT + etaLow,
       etaHighMs: etaHigh === null ? null : lastT + etaHigh,
       confidence,
       samples: n,
-      effectiveSamples: f.neff,
+      effectiveSamples: neff,
       scaleMs: this.scalesMs[k] ?? 0,
       residualStd: s,
     };
@@ -309,6 +318,16 @@ export class LinearTrend {
     if (!anyValid) return -1;
     // Rounding slack so that noiseless data (zero standard errors) still compares equal.
     const levelEps = 1e-9 * magnitude + 1e-12;
+    // Each scale's tolerances as a shorter scale, computed once (not once per longer scale): the same sums in the same order.
+    // The longest scale is never the shorter one of a pair.
+    const slopeSe = this.slopeTolBase;
+    const levelTol = this.levelTol;
+    for (let j = 1; j < SCALES; j++) {
+      const fj = this.fits[j]!;
+      if (!fj.valid) continue;
+      slopeSe[j] = LEPSKI_Z * Math.sqrt(fj.s2 * fj.c);
+      levelTol[j] = LEPSKI_Z * Math.sqrt(fj.levelVar) + levelEps + 1e-9 * Math.abs(fj.slope * fj.tbar);
+    }
     for (let k = 0; k < SCALES; k++) {
       const fk = this.fits[k]!;
       if (!fk.valid) continue;
@@ -316,9 +335,8 @@ export class LinearTrend {
       for (let j = k + 1; j < SCALES && ok; j++) {
         const fj = this.fits[j]!;
         if (!fj.valid) continue;
-        const slopeTol = LEPSKI_Z * Math.sqrt(fj.s2 * fj.c) + 1e-9 * (Math.abs(fk.slope) + Math.abs(fj.slope)) + 1e-300;
-        const levelTol = LEPSKI_Z * Math.sqrt(fj.levelVar) + levelEps + 1e-9 * Math.abs(fj.slope * fj.tbar);
-        ok = Math.abs(fk.slope - fj.slope) <= slopeTol && Math.abs(fk.levelNow - fj.levelNow) <= levelTol;
+        const slopeTol = slopeSe[j]! + 1e-9 * (Math.abs(fk.slope) + Math.abs(fj.slope)) + 1e-300;
+        ok = Math.abs(fk.slope - fj.slope) <= slopeTol && Math.abs(fk.levelNow - fj.levelNow) <= levelTol[j]!;
       }
       if (ok) return k;
     }
@@ -409,46 +427,76 @@ export class LinearTrend {
 }
 
 /**
- * First u in [from, to] where a convex f becomes ≥ 0, or null. A convex function that is
- * negative at both ends is negative in between, so checking the end is enough.
+ * The chosen fit as the crossing search sees it, times relative to the latest sample (ms):
+ * fitted(u) = mean + slope·(u − tbar), half-width qs·sqrt(1 + a + 2b·x + c·x²) with x = u − tbar,
+ * `theta` the threshold minus the latest value.
  */
-function firstCrossingConvex(f: (u: number) => number, from: number, to: number): number | null {
-  if (f(from) >= 0) return from;
-  if (!(to > from) || f(to) < 0) return null;
-  return bisect(f, from, to);
+interface Band {
+  mean: number;
+  slope: number;
+  tbar: number;
+  a: number;
+  b: number;
+  c: number;
+  /** Student-t quantile × residual σ. */
+  qs: number;
+  theta: number;
+}
+
+function fittedAt(band: Band, u: number): number {
+  return band.mean + band.slope * (u - band.tbar);
+}
+
+/** The band's edge minus the threshold at u: `side` +1 the upper edge (convex in u), −1 the lower (concave). */
+function edge(band: Band, u: number, side: 1 | -1): number {
+  const x = u - band.tbar;
+  return fittedAt(band, u) + side * band.qs * Math.sqrt(Math.max(0, 1 + band.a + 2 * band.b * x + band.c * x * x)) - band.theta;
 }
 
 /**
- * First u in [from, to] where a concave f becomes ≥ 0, or null, searching from `start`
- * (f(start) < 0 is expected). A concave f may rise and fall again, so when it is negative at
- * `to` its maximum is located first (golden-section search on a unimodal function).
+ * First u in [from, to] where the upper edge reaches the threshold, or null. The edge is convex:
+ * negative at both ends means negative in between, so the ends decide whether it crosses.
  */
-function firstCrossingConcave(f: (u: number) => number, from: number, start: number, to: number): number | null {
-  if (f(from) >= 0) return from;
-  if (f(start) >= 0) return bisect(f, from, start);
-  if (!(to > start)) return null;
-  if (f(to) >= 0) return bisect(f, start, to);
-  let a = start;
-  let b = to;
-  const r = (Math.sqrt(5) - 1) / 2;
-  for (let i = 0; i < 80 && b - a > 1; i++) {
-    const m1 = b - r * (b - a);
-    const m2 = a + r * (b - a);
-    if (f(m1) < f(m2)) a = m1;
-    else b = m2;
-  }
-  const peak = (a + b) / 2;
-  if (f(peak) < 0) return null;
-  return bisect(f, start, peak);
+function upperCrossing(band: Band, from: number, to: number): number | null {
+  if (edge(band, from, 1) >= 0) return from;
+  if (!(to > from) || edge(band, to, 1) < 0) return null;
+  return rootIn(band, 1, from, to);
 }
 
-/** Bisection for a sign change from negative at `lo` to non-negative at `hi`, to 1 ms. */
-function bisect(f: (u: number) => number, lo: number, hi: number): number {
+/**
+ * First u in [from, to] where the lower edge reaches the threshold, or null, searching from
+ * `start` (the ETA, where the lower edge is expected below). The edge is concave: it may rise
+ * and fall again before `to`, and then it crosses where the band's quadratic has its rising root.
+ */
+function lowerCrossing(band: Band, from: number, start: number, to: number): number | null {
+  if (edge(band, from, -1) >= 0) return from;
+  if (edge(band, start, -1) >= 0) return rootIn(band, -1, from, start);
+  if (!(to > start)) return null;
+  if (edge(band, to, -1) >= 0) return rootIn(band, -1, start, to);
+  // Below at both ends: a crossing in between is the rising root, where the line is above the threshold.
+  const r = band.tbar + bandRoot(band.mean - band.theta, band.slope, band.qs * band.qs, 1 + band.a, band.b, band.c, true);
+  if (!(r > start && r < to) || !(fittedAt(band, r) > band.theta)) return null;
+  return r;
+}
+
+/**
+ * The crossing of an edge that is below the threshold at `lo` and at or above it at `hi` (so
+ * crosses once in between): the root of the band's quadratic, without iterations. Should
+ * rounding put the root outside [lo, hi] by more than a ms, bisection on the edge itself decides.
+ */
+function rootIn(band: Band, side: 1 | -1, lo: number, hi: number): number {
+  const r = band.tbar + bandRoot(band.mean - band.theta, band.slope, band.qs * band.qs, 1 + band.a, band.b, band.c, side < 0);
+  if (r >= lo - 1 && r <= hi + 1) return Math.min(hi, Math.max(lo, r));
+  return bisect(band, side, lo, hi);
+}
+
+/** Bisection for a sign change of an edge from negative at `lo` to non-negative at `hi`, to 1 ms. */
+function bisect(band: Band, side: 1 | -1, lo: number, hi: number): number {
   let a = lo;
   let b = hi;
   for (let i = 0; i < 100 && b - a > 1; i++) {
     const m = (a + b) / 2;
-    if (f(m) >= 0) b = m;
+    if (edge(band, m, side) >= 0) b = m;
     else a = m;
   }
   return b;

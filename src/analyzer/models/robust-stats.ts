@@ -124,3 +124,31 @@ export function crossing(pivotU: number, level: number, slope: number, threshold
   const u = pivotU + (threshold - level) / slope;
   return u > uMax ? null : Math.max(uNow, u);
 }
+
+/**
+ * Where an edge of a line's prediction band meets a threshold, in closed form: with the line
+ * d(x) = d0 + slope·x (value minus threshold, x from the fit's centre) and the band's half-width
+ * k·sqrt(p0 + 2·p1·x + p2·x²), an edge d ± k·sqrt(…) is zero where
+ * Q(x) = d² − k²(p0 + 2·p1·x + p2·x²) = 0, a quadratic in x. The upper edge d + k·sqrt(…) is
+ * convex and crosses upwards (from below the threshold to at or above it) where Q falls through 0
+ * (d < 0 there); the concave lower edge d − k·sqrt(…) crosses upwards where Q rises through 0
+ * (d > 0 there). `rising` picks the root: false for the upper edge, true for the lower. NaN when
+ * Q has no such root (no real root, or a line Q without that direction). Uses the cancellation-free
+ * form of the quadratic formula (the small root as c/q), so a nearly flat Q keeps its finite root exact.
+ */
+export function bandRoot(d0: number, slope: number, k2: number, p0: number, p1: number, p2: number, rising: boolean): number {
+  const a = slope * slope - k2 * p2;
+  const b = 2 * (slope * d0 - k2 * p1);
+  const c = d0 * d0 - k2 * p0;
+  if (a === 0) return (b > 0) === rising && b !== 0 ? -c / b : NaN;
+  const disc = b * b - 4 * a * c;
+  if (!(disc >= 0)) return NaN;
+  const sq = Math.sqrt(disc);
+  // Q'(root) = 2a·root + b = ±sq: the "+" root (−b + sq)/(2a) is the rising one.
+  const q = b >= 0 ? -(b + sq) / 2 : -(b - sq) / 2;
+  if (q === 0) return 0; // b = 0 and disc = 0: a double root at 0
+  // For b ≥ 0, q/a = (−b − sq)/(2a) (falling) and c/q = (−b + sq)/(2a) (rising); for b < 0 the other way round.
+  const falling = b >= 0 ? q / a : c / q;
+  const risingRoot = b >= 0 ? c / q : q / a;
+  return rising ? risingRoot : falling;
+}
