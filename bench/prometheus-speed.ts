@@ -3,11 +3,14 @@
  * rule. Prometheus (Debian's, data backfilled with promtool) evaluates
  * `predict_linear(node_filesystem_avail_bytes[6h], 86400) < 0` as an instant query; ANSAI
  * evaluates its default `disk_full_24h` rule over the same series after feeding them (the
- * incremental part: ns per sample through `write()`).
+ * incremental part: ns per sample inside `write()`; the bench's own cost of filling in the points,
+ * a Math.sin per sample and a store into each point object, is timed apart).
  *
  * Run: `npx tsx bench/prometheus-speed.ts [series=10000]` (a list such as 10000,100000 for more sizes).
  * `--ansai-only` skips Prometheus (its backfill takes minutes): ANSAI's figures alone, with the
- * write cost split into the first step (series creation) and the steady state.
+ * write cost split into the first step (series creation) and the steady state, the bench's point
+ * filling beside it, and the rule's model fed the same values directly (no engine), so the
+ * engine's share of a write is the difference.
  */
 import { spawnSync } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +20,7 @@ import path from "node:path";
 import pino from "pino";
 import { defaultRules } from "../src/analyzer/default-rules.js";
 import { createAnalyzer } from "../src/analyzer/engine.js";
+import { createModel } from "../src/analyzer/models/index.js";
 import type { Point } from "../src/core/point.js";
 import { requireDebianBinary } from "../test/support/debian.js";
 import { freePort } from "../test/support/ports.js";
@@ -29,6 +33,7 @@ const END_MS = T0 + (SAMPLES - 1) * STEP_MS;
 const SIZE = 100 * 2 ** 30;
 const REPEATS = 5;
 const BACKFILL_SERIES = 10_000;
+const RULE = defaultRules.find((r) => r.name === "disk_full_24h")!;
 
 /** Used percent of series i at sample k: a slow fill at a per-series rate, with a little noise. */
 const usedPercent = (i: number, k: number): number => 20 + ((i % 97) / 97) * 30 + (k * ((i % 13) + 1)) / 2000 + Math.sin(i * 31 + k) * 0.05;
@@ -37,8 +42,10 @@ const args = process.argv.slice(2);
 const ansaiOnly = args.includes("--ansai-only");
 const counts = (args.find((a) => !a.startsWith("--")) ?? "10000").split(",").map(Number);
 if (ansaiOnly) {
-  console.log("| series | samples | ANSAI evaluate (ms, median of 5) | ANSAI write (ns/sample) | first step (ms) | after the first step (ns/sample) |");
-  console.log("|---:|---:|---:|---:|---:|---:|");
+  console.log(
+    "| series | samples | ANSAI evaluate (ms, median of 5) | ANSAI write (ns/sample) | first step (ms) | after the first step (ns/sample) | of which the model alone (ns/sample) | bench filling the points (ns/sample) |",
+  );
+  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
 } else {
   console.log("| series | samples | Prometheus predict_linear (ms, median of 5) | ANSAI evaluate (ms, median of 5) | ratio | ANSAI write (ns/sample) |");
   console.log("|---:|---:|---:|---:|---:|---:|");
@@ -46,40 +53,75 @@ if (ansaiOnly) {
 for (const n of counts) {
   const ansai = measureAnsai(n);
   if (ansaiOnly) {
-    console.log(`| ${n.toLocaleString("en")} | ${(n * SAMPLES).toLocaleString("en")} | ${ansai.evalMs.toFixed(0)} | ${ansai.nsPerSample.toFixed(0)} | ${ansai.firstStepMs.toFixed(0)} | ${ansai.steadyNsPerSample.toFixed(0)} |`);
+    const modelNs = measureModelAlone(n);
+    console.log(
+      `| ${n.toLocaleString("en")} | ${(n * SAMPLES).toLocaleString("en")} | ${ansai.evalMs.toFixed(0)} | ${ansai.nsPerSample.toFixed(0)} | ${ansai.firstStepMs.toFixed(0)} | ${ansai.steadyNsPerSample.toFixed(0)} | ${modelNs.toFixed(0)} | ${ansai.fillNsPerSample.toFixed(0)} |`,
+    );
     continue;
   }
   const promMs = await measurePrometheus(n);
   console.log(`| ${n.toLocaleString("en")} | ${(n * SAMPLES).toLocaleString("en")} | ${promMs.toFixed(0)} | ${ansai.evalMs.toFixed(0)} | ${(promMs / ansai.evalMs).toFixed(1)}× | ${ansai.nsPerSample.toFixed(0)} |`);
 }
 
-function measureAnsai(n: number): { evalMs: number; nsPerSample: number; firstStepMs: number; steadyNsPerSample: number } {
-  const rule = defaultRules.find((r) => r.name === "disk_full_24h")!;
-  const analyzer = createAnalyzer({ rules: [rule], log: pino({ level: "silent" }) });
+interface AnsaiSpeed {
+  evalMs: number;
+  /** Inside write(), over all steps. */
+  nsPerSample: number;
+  /** The first write(): every series created. */
+  firstStepMs: number;
+  /** Inside write(), after the first step. */
+  steadyNsPerSample: number;
+  /** The bench's own filling of the points before each write(), after the first step. */
+  fillNsPerSample: number;
+}
+
+function measureAnsai(n: number): AnsaiSpeed {
+  const analyzer = createAnalyzer({ rules: [RULE], log: pino({ level: "silent" }) });
   const points: Array<Point & { fields: Record<string, number> }> = [];
   for (let i = 0; i < n; i++) points.push({ measurement: "disk", tags: { host: `h${i % 1000}`, path: `/d${Math.floor(i / 1000)}` }, fields: { used_percent: 0 }, timeMs: 0 });
-  const started = process.hrtime.bigint();
+  let writeNs = 0;
+  let fillNs = 0;
   let firstStepNs = 0;
   for (let k = 0; k < SAMPLES; k++) {
     const t = T0 + k * STEP_MS;
+    const filling = process.hrtime.bigint();
     for (let i = 0; i < n; i++) {
       const p = points[i]!;
       p.timeMs = t;
       p.fields.used_percent = usedPercent(i, k);
     }
+    const writing = process.hrtime.bigint();
     analyzer.write(points);
-    if (k === 0) firstStepNs = Number(process.hrtime.bigint() - started);
+    const ns = Number(process.hrtime.bigint() - writing);
+    if (k === 0) firstStepNs = ns;
+    else fillNs += Number(writing - filling);
+    writeNs += ns;
   }
-  const totalNs = Number(process.hrtime.bigint() - started);
-  const nsPerSample = totalNs / (n * SAMPLES);
-  const steadyNsPerSample = (totalNs - firstStepNs) / (n * (SAMPLES - 1));
+  const nsPerSample = writeNs / (n * SAMPLES);
+  const steadyNsPerSample = (writeNs - firstStepNs) / (n * (SAMPLES - 1));
   const times: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
     const s = performance.now();
     analyzer.evaluate(END_MS + r);
     times.push(performance.now() - s);
   }
-  return { evalMs: median(times), nsPerSample, firstStepMs: firstStepNs / 1e6, steadyNsPerSample };
+  return { evalMs: median(times), nsPerSample, firstStepMs: firstStepNs / 1e6, steadyNsPerSample, fillNsPerSample: fillNs / (n * (SAMPLES - 1)) };
+}
+
+/** ns per sample of the rule's model fed the same values directly, after the first step: the write cost without the engine. */
+function measureModelAlone(n: number): number {
+  const model = createModel(RULE.model ?? "linear_trend", RULE.windowMs);
+  const slots = Int32Array.from({ length: n }, () => model.allocate());
+  const column = new Float64Array(n);
+  let ns = 0;
+  for (let k = 0; k < SAMPLES; k++) {
+    const t = T0 + k * STEP_MS;
+    for (let i = 0; i < n; i++) column[i] = usedPercent(i, k);
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) model.observe(slots[i]!, t, column[i]!);
+    if (k > 0) ns += Number(process.hrtime.bigint() - started);
+  }
+  return ns / (n * (SAMPLES - 1));
 }
 
 async function measurePrometheus(n: number): Promise<number> {
