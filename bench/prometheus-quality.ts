@@ -1,8 +1,8 @@
 /**
  * Alert quality, side by side: ANSAI's default rules (replayed by `backtest`, the live code path)
  * and Prometheus rules evaluated by a real Prometheus from Debian over the same seeded scenarios:
- * disks (src/analyzer/models/scenarios.ts) against the node-mixin rules, then processes' memory
- * (src/analyzer/models/memory-scenarios.ts: leaks of 2–200 MB/h under a GC saw, warm-ups, deploy
+ * disks (test/fixtures/scenarios/disks.ts) against the node-mixin rules, then processes' memory
+ * (test/fixtures/scenarios/memory.ts: leaks of 2–200 MB/h under a GC saw, warm-ups, deploy
  * steps, gaps) against the same predict_linear rules applied to RSS and the memory limit (there
  * is no common Prometheus leak rule; this is the shape people copy).
  *
@@ -33,8 +33,8 @@ import path from "node:path";
 import pino from "pino";
 import { backtest } from "../src/analyzer/backtest.js";
 import { defaultRules } from "../src/analyzer/default-rules.js";
-import { memoryScenarioSuite } from "../src/analyzer/models/memory-scenarios.js";
-import { EXTRA_SCENARIO_KINDS, SCENARIO_KINDS, scenarioSuite, type Scenario, type ScenarioKind } from "../src/analyzer/models/scenarios.js";
+import { memoryScenarioSuite } from "../test/fixtures/scenarios/memory.js";
+import { EXTRA_SCENARIO_KINDS, SCENARIO_KINDS, scenarioSuite, type Scenario, type ScenarioKind } from "../test/fixtures/scenarios/disks.js";
 import type { RuleSpec } from "../src/analyzer/rules.js";
 import type { Point } from "../src/core/point.js";
 import { requireDebianBinary } from "../test/support/debian.js";

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Point } from "../core/point.js";
 import { backtest } from "./backtest.js";
 import { defaultRules } from "./default-rules.js";
-import { MEMORY_SCENARIO_KINDS, memoryScenarioSuite, type MemoryScenario, type MemoryScenarioKind } from "./models/memory-scenarios.js";
+import { MEMORY_SCENARIO_KINDS, memoryScenarioSuite, type MemoryScenario, type MemoryScenarioKind } from "../../test/fixtures/scenarios/memory.js";
 
 /**
  * The default process-memory rules (process_memory_limit, process_memory_leak) replayed through

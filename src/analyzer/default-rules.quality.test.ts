@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Point } from "../core/point.js";
 import { backtest } from "./backtest.js";
 import { defaultRules } from "./default-rules.js";
-import { EXTRA_SCENARIO_KINDS, SCENARIO_KINDS, scenarioSuite, type Scenario, type ScenarioKind } from "./models/scenarios.js";
+import { EXTRA_SCENARIO_KINDS, SCENARIO_KINDS, scenarioSuite, type Scenario, type ScenarioKind } from "../../test/fixtures/scenarios/disks.js";
 
 /**
  * The default disk rules replayed through the live analyzer (`backtest`) on seeded scenarios from

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { generateScenario } from "./scenarios.js";
+import { generateScenario } from "../../../test/fixtures/scenarios/disks.js";
 import { confidenceOf, SawtoothTrend } from "./sawtooth-trend.js";
 import { studentTCdf } from "./stats.js";
 

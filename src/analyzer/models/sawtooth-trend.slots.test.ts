@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TrendForecast } from "./linear-trend.js";
 import { SawtoothTrend } from "./sawtooth-trend.js";
-import { generateScenario, SCENARIO_KINDS, type Scenario } from "./scenarios.js";
+import { generateScenario, SCENARIO_KINDS, type Scenario } from "../../../test/fixtures/scenarios/disks.js";
 
 // SawtoothTrend keeps each slot's state in one block of a shared array and its finished segments
 // in a shared ring, both copied when the pool grows. Growing from one slot while series are in

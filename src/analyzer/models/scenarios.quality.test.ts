@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createModel, type ModelName } from "./index.js";
-import { median, scoreScenario, type ScenarioScore } from "./scenario-score.js";
-import { SCENARIO_KINDS, scenarioSuite, type ScenarioKind } from "./scenarios.js";
+import { median, scoreScenario, type ScenarioScore } from "../../../test/fixtures/scenarios/score.js";
+import { SCENARIO_KINDS, scenarioSuite, type ScenarioKind } from "../../../test/fixtures/scenarios/disks.js";
 
 /**
  * Every model on every scenario kind (3 seeds × 15 s and 60 s sampling, 7 days each), scored as
