@@ -18,8 +18,9 @@ import { freePort } from "../test/support/ports.js";
 const log = pino({ level: "silent" });
 const TOKEN = "token-web-01-0123456789abcdef";
 
-async function serve(port: number): Promise<{ app: FastifyInstance; jobs: JobQueue }> {
-  const jobs = new JobQueue({ clock: systemClock, log, timeoutMs: 20_000 });
+/** A server with only the agent-job routes, for agent web-01; jobs fail after `timeoutMs`. */
+async function serve(port: number, timeoutMs = 20_000): Promise<{ app: FastifyInstance; jobs: JobQueue }> {
+  const jobs = new JobQueue({ clock: systemClock, log, timeoutMs });
   const app = Fastify({ logger: false });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -88,13 +89,7 @@ describe("a job past its deadline", () => {
   it("is stopped at the deadline, so a retry the server starts after giving up never runs beside it", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "ansai-agent-jobs-"));
     const port = await freePort();
-    const jobs = new JobQueue({ clock: systemClock, log, timeoutMs: 1_500 });
-    const app = Fastify({ logger: false });
-    app.setValidatorCompiler(validatorCompiler);
-    app.setSerializerCompiler(serializerCompiler);
-    registerProblemHandlers(app, log);
-    registerAgentJobRoutes(app, { agents: new AgentRegistry([{ name: "web-01", token: TOKEN, labels: {} }], 60_000, 0), jobs, remediator: { storm: () => undefined, resume: () => false }, log });
-    await app.listen({ host: "127.0.0.1", port });
+    const { app, jobs } = await serve(port, 1_500);
     const remediation = remediationConfigSchema.parse({ enabled: true, actions: [{ name: "slow", on: { rule: "process_memory_limit" }, type: "exec", argv: ["sleep", "60"] }] });
     const worker = startAgentJobs({ serverUrl: `http://127.0.0.1:${port}`, token: TOKEN, name: "web-01", remediation, env: process.env, dataDir: dir, clock: systemClock, log, waitMs: 1_000, maxBackoffMs: 500 });
     try {
