@@ -10,8 +10,10 @@ import type { ForecastModel } from "./models/model.js";
 import { BatchRoutes, EMPTY_ROUTE, FIELD_HEADER, HeadRoutes, RouteTable, ShapeTable, type FieldOps } from "./route-table.js";
 import {
   INACTIVE,
+  NO_CONDITION,
   alertCondition,
   compileRule,
+  etaCondition,
   joinKey,
   renderSummary,
   ruleMatches,
@@ -39,7 +41,9 @@ export interface AnalyzerOptions {
   /**
    * Return every evaluation's predictions from `evaluate` (default true: the live loop stores
    * them). A backtest, which reads only transitions, turns it off: a prediction is then built
-   * only when read (`predictions()`, or an active alert showing it), from the same forecast.
+   * only when read, from the same forecast; and a rule whose model offers `eta` (and that asks no
+   * minimum confidence) forecasts in full only the series whose alert is active, so
+   * `predictions()` lists only those for such rules.
    */
   collectPredictions?: boolean;
 }
@@ -102,6 +106,8 @@ interface HotRule {
   minHistoryMs: number;
   /** 0 when the rule has none, as `alertCondition` defaults it. */
   minConfidence: number;
+  /** Conditions from the model's `eta` alone, full forecasts only for active alerts (see `collectPredictions`). */
+  etaOnly: boolean;
   thresholdField: string | null;
   thresholdValue: number;
 }
@@ -158,8 +164,6 @@ interface FieldDraft extends FieldSide {
   modelIds: number[];
   slots: number[];
 }
-/** The condition of a series younger than its rule's min_history: never active. */
-const NOT_YET = Object.freeze({ active: false, keepFiring: false });
 
 interface Metrics {
   samples: Counter;
@@ -195,6 +199,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       minSamples: spec.minSamples,
       minHistoryMs: spec.minHistoryMs ?? NaN,
       minConfidence: spec.minConfidence ?? 0,
+      etaOnly: opts.collectPredictions === false && model.eta !== undefined && !((spec.minConfidence ?? 0) > 0),
       thresholdField: compiled.thresholdField,
       thresholdValue: compiled.thresholdValue,
     };
@@ -217,6 +222,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   // Per producer (known by the tags object of its batches' first point): routes by position in the batch.
   const batchesByFirstTags = new WeakMap<object, BatchRoutes>();
   const active = new Set<Binding>();
+  // The rules watching at least one series, in rule order: most built-in rules watch nothing on a
+  // given host, and an untimed evaluation (a backtest's) skips them without a look.
+  let watching: RuleRuntime[] = [];
   let lastSweepMs = -Infinity;
   /** Time of the latest evaluation (every rule's `lastEvaluationMs`), null before the first. */
   let lastEvaluationMs: number | null = null;
@@ -346,6 +354,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     };
     entry.bindings.push(binding);
     rule.bindings.push(binding);
+    if (rule.bindings.length === 1) watching = rules.filter((r) => r.bindings.length > 0);
     return binding;
   }
 
@@ -476,8 +485,10 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   function evaluate(nowMs: number): EvaluationResult {
     const predictions: Prediction[] = [];
     const transitions: Alert[] = [];
-    for (let r = 0; r < rules.length; r++) {
-      const rule = rules[r] as RuleRuntime;
+    // Timed rules all report a duration, watching a series or not; untimed ones skip the idle rules.
+    const evaluated = timeRules ? rules : watching;
+    for (let r = 0; r < evaluated.length; r++) {
+      const rule = evaluated[r] as RuleRuntime;
       const started = timeRules ? performance.now() : 0;
       // A rule watching no series has nothing to do (most of the built-in rules on most hosts).
       if (rule.bindings.length > 0) {
@@ -522,17 +533,27 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
           : b.joinKey !== null
             ? (rule.joined.get(b.joinKey) ?? thresholdValue)
             : thresholdValue;
-      const fc = Number.isFinite(threshold) ? rule.model.predict(b.slot, nowMs, threshold, hot.horizonMs, hot.minSamples) : undefined;
+      const known = Number.isFinite(threshold);
+      const prev = b.lifecycle;
+      // A series younger than its rule's min_history never meets the condition.
+      const young = nowMs - b.entry.createdMs < hot.minHistoryMs;
+      let fc: TrendForecast | undefined;
+      let next: AlertLifecycle;
+      if (hot.etaOnly) {
+        const eta = known ? rule.model.eta!(b.slot, nowMs, threshold, hot.horizonMs, hot.minSamples) : NaN;
+        next = stepAlert(prev, young ? NO_CONDITION : etaCondition(eta, nowMs, hot.horizonMs), nowMs, timing);
+        // The same state gives the same ETA: the full forecast only where an alert shows it.
+        if (known && next.phase !== "inactive" && !(next === prev && next.phase === "resolved")) fc = rule.model.predict(b.slot, nowMs, threshold, hot.horizonMs, hot.minSamples);
+      } else {
+        fc = known ? rule.model.predict(b.slot, nowMs, threshold, hot.horizonMs, hot.minSamples) : undefined;
+        // A prediction copies the ETA and confidence from its forecast unchanged: no prediction is built for the condition.
+        next = stepAlert(prev, young ? NO_CONDITION : alertCondition(fc, nowMs, hot.horizonMs, hot.minConfidence), nowMs, timing);
+      }
       b.forecast = fc ?? null;
       b.forecastThreshold = threshold;
       b.forecastAtMs = nowMs;
       b.prediction = null;
       if (fc && collectPredictions) predictions.push(predictionOf(b) as Prediction);
-      const prev = b.lifecycle;
-      const young = nowMs - b.entry.createdMs < hot.minHistoryMs;
-      // A prediction copies the ETA and confidence from its forecast unchanged: no prediction is built for the condition.
-      const condition = young ? NOT_YET : alertCondition(fc, nowMs, hot.horizonMs, hot.minConfidence);
-      const next = stepAlert(prev, condition, nowMs, timing);
       b.lifecycle = next;
       if (next.phase === "inactive") {
         if (b.shown) {
@@ -567,13 +588,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   function sweep(nowMs: number): void {
     let evicted = 0;
     for (const [key, entry] of entries) {
-      const stale = entry.bindings.every((b) => {
-        if (b.lifecycle.phase !== "inactive") return false;
-        const last = b.rule.model.lastTimeMs(b.slot);
-        const seen = Number.isNaN(last) ? entry.createdMs : last;
-        return nowMs - seen > EVICT_AFTER_WINDOWS * b.rule.model.windowMs;
-      });
-      if (!stale) continue;
+      if (!isStale(entry, nowMs)) continue;
       for (const b of entry.bindings) b.dead = true;
       for (const [model, slot] of entry.slots) model.release(slot);
       entries.delete(key);
@@ -583,7 +598,10 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     for (const rule of rules) {
       rule.bindings = rule.bindings.filter((b) => !b.dead);
       rule.health.series = rule.bindings.length;
+      // A rule left watching nothing has no evaluation to fail (evaluate may skip it from now on).
+      if (rule.bindings.length === 0) rule.health.lastError = null;
     }
+    watching = rules.filter((r) => r.bindings.length > 0);
     clearRoutes();
     log.debug({ evicted }, "forgot stale series");
   }
@@ -610,6 +628,18 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   return { write, writeColumns, evaluate, predictions, alerts, ruleHealth };
+}
+
+/** Whether every alert of a series is inactive and it has been unseen for EVICT_AFTER_WINDOWS windows of each of its rules. */
+function isStale(entry: SeriesEntry, nowMs: number): boolean {
+  for (let i = 0; i < entry.bindings.length; i++) {
+    const b = entry.bindings[i] as Binding;
+    if (b.lifecycle.phase !== "inactive") return false;
+    const last = b.rule.model.lastTimeMs(b.slot);
+    const seen = Number.isNaN(last) ? entry.createdMs : last;
+    if (!(nowMs - seen > EVICT_AFTER_WINDOWS * b.rule.model.windowMs)) return false;
+  }
+  return true;
 }
 
 /** Fields a rule reads: the one it forecasts and where its threshold comes from. */

@@ -172,11 +172,22 @@ export interface LifecycleTiming {
 /** Firing alerts resolve only once the ETA moves beyond this many horizons (hysteresis). */
 export const RESOLVE_HORIZON_FACTOR = 1.25;
 
+// The three conditions there are (active implies keepFiring), shared: evaluation builds none per series.
+/** Neither condition holds (no prediction, no ETA, or too unsure). */
+export const NO_CONDITION: AlertCondition = Object.freeze({ active: false, keepFiring: false });
+const HOLDING: AlertCondition = Object.freeze({ active: false, keepFiring: true });
+const ACTIVE: AlertCondition = Object.freeze({ active: true, keepFiring: true });
+
 /** Evaluates the condition for a prediction (or its absence) at `nowMs`. */
 export function alertCondition(prediction: Pick<Prediction, "etaMs" | "confidence"> | undefined, nowMs: number, horizonMs: number, minConfidence = 0): AlertCondition {
-  const eta = prediction?.etaMs ?? null;
-  if (eta === null || (prediction?.confidence ?? 0) < minConfidence) return { active: false, keepFiring: false };
-  return { active: eta <= nowMs + horizonMs, keepFiring: eta <= nowMs + RESOLVE_HORIZON_FACTOR * horizonMs };
+  if (prediction === undefined || prediction.confidence < minConfidence) return NO_CONDITION;
+  return etaCondition(prediction.etaMs ?? NaN, nowMs, horizonMs);
+}
+
+/** The condition for an ETA alone (ms; NaN when there is none), for rules that ask no minimum confidence. */
+export function etaCondition(etaMs: number, nowMs: number, horizonMs: number): AlertCondition {
+  if (etaMs <= nowMs + horizonMs) return ACTIVE;
+  return etaMs <= nowMs + RESOLVE_HORIZON_FACTOR * horizonMs ? HOLDING : NO_CONDITION;
 }
 
 /**

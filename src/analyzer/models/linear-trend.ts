@@ -138,6 +138,12 @@ export class LinearTrend {
   private decay = 1;
 
   private readonly fits: ScaleFit[] = Array.from({ length: SCALES }, newFit);
+  /**
+   * The slot whose state `fits` were made from, -1 when none or when it changed since. An
+   * evaluation with no new sample (a series sampled every minute, evaluated every 10 s) only
+   * moves each fit's level to the new time: the fits themselves are state alone.
+   */
+  private fitSlot = -1;
   /** Per scale, Lepski's Z × slope standard error and level tolerance of the current predict. */
   private readonly slopeTolBase = new Float64Array(SCALES);
   private readonly levelTol = new Float64Array(SCALES);
@@ -206,6 +212,7 @@ export class LinearTrend {
       this.start(slot, tMs, value);
       return;
     }
+    if (slot === this.fitSlot) this.fitSlot = -1;
     const cv = value - (m[b + LAST_V] ?? 0);
     if (dt < 0) {
       this.observeLate(slot, dt, cv);
@@ -251,15 +258,13 @@ export class LinearTrend {
    * `minSamples` samples, its latest sample is older than the window, or the fit is degenerate.
    */
   predict(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples = 3): TrendForecast | undefined {
-    const b = slot * STRIDE;
-    const n = this.state[b + COUNT] ?? 0;
-    if (n < Math.max(minSamples, MIN_EFFECTIVE)) return undefined;
-    const lastT = this.state[b + LAST_T] ?? 0;
-    const lastV = this.state[b + LAST_V] ?? 0;
-    const uNow = Math.max(0, nowMs - lastT);
-    if (uNow > this.windowMs) return undefined;
-    const k = this.chooseScale(slot, uNow, Math.abs(lastV));
+    const k = this.fitAt(slot, nowMs, minSamples);
     if (k < 0) return undefined;
+    const b = slot * STRIDE;
+    const n = this.state[b + COUNT]!;
+    const lastT = this.state[b + LAST_T]!;
+    const lastV = this.state[b + LAST_V]!;
+    const uNow = Math.max(0, nowMs - lastT);
     const f = this.fits[k]!;
     const { neff, slope, tbar, mean, c } = f;
     const theta = threshold - lastV;
@@ -274,17 +279,14 @@ export class LinearTrend {
     band.qs = tQuantile975(neff - 2) * s;
     band.theta = theta;
 
-    let eta: number | null;
+    const eta = centralEta(f, uNow, theta);
     let etaLow: number | null;
     let etaHigh: number | null;
     const uMax = uNow + ETA_HIGH_HORIZONS * Math.max(horizonMs, 1);
-    if (lastV >= threshold) {
-      eta = uNow;
+    if (theta <= 0) {
       etaLow = uNow;
       etaHigh = uNow;
     } else {
-      eta = slope > 0 ? Math.max(uNow, tbar + (theta - mean) / slope) : null;
-      if (fittedAt(band, uNow) >= theta) eta = uNow;
       etaLow = upperCrossing(band, uNow, eta ?? uMax);
       etaHigh = eta === null ? null : lowerCrossing(band, uNow, Math.max(eta, uNow), uMax);
     }
@@ -311,22 +313,58 @@ export class LinearTrend {
     };
   }
 
-  /** Fits every scale of a slot and returns the Lepski choice, or -1 when none is usable. */
+  /**
+   * `predict`'s `etaMs` alone (NaN where predict gives none or a null ETA), for an alert's
+   * condition: the same fits and scale, without the band, its crossings or the confidence.
+   */
+  eta(slot: number, nowMs: number, threshold: number, _horizonMs: number, minSamples = 3): number {
+    const k = this.fitAt(slot, nowMs, minSamples);
+    if (k < 0) return NaN;
+    const lastT = this.state[slot * STRIDE + LAST_T]!;
+    const u = centralEta(this.fits[k]!, Math.max(0, nowMs - lastT), threshold - this.state[slot * STRIDE + LAST_V]!);
+    return u === null ? NaN : lastT + u;
+  }
+
+  /**
+   * Fits a slot's scales at `nowMs` into `fits` and returns the Lepski choice, or -1 when the slot
+   * has fewer than `minSamples` samples, its latest is older than the window, or no fit is usable.
+   */
+  private fitAt(slot: number, nowMs: number, minSamples: number): number {
+    const b = slot * STRIDE;
+    if ((this.state[b + COUNT] ?? 0) < Math.max(minSamples, MIN_EFFECTIVE)) return -1;
+    const lastT = this.state[b + LAST_T]!;
+    const uNow = Math.max(0, nowMs - lastT);
+    if (uNow > this.windowMs) return -1;
+    return this.chooseScale(slot, uNow, Math.abs(this.state[b + LAST_V]!));
+  }
+
+  /** Fits every scale of a slot (or moves the last fits of this slot to uNow) and returns the Lepski choice, or -1 when none is usable. */
   private chooseScale(slot: number, uNow: number, magnitude: number): number {
     let anyValid = false;
-    for (let k = 0; k < SCALES; k++) anyValid = this.fitScale(slot, k, uNow) || anyValid;
+    // Each scale's tolerances as a shorter scale, computed once (not once per longer scale): the same sums in the same order.
+    // The longest scale is never the shorter one of a pair. The slope's depends on the fit alone.
+    const slopeSe = this.slopeTolBase;
+    if (slot === this.fitSlot) {
+      for (let k = 0; k < SCALES; k++) {
+        const f = this.fits[k]!;
+        if (f.valid) levelAt(f, uNow);
+        anyValid = f.valid || anyValid;
+      }
+    } else {
+      for (let k = 0; k < SCALES; k++) anyValid = this.fitScale(slot, k, uNow) || anyValid;
+      this.fitSlot = slot;
+      for (let j = 1; j < SCALES; j++) {
+        const fj = this.fits[j]!;
+        if (fj.valid) slopeSe[j] = LEPSKI_Z * Math.sqrt(fj.s2 * fj.c);
+      }
+    }
     if (!anyValid) return -1;
     // Rounding slack so that noiseless data (zero standard errors) still compares equal.
     const levelEps = 1e-9 * magnitude + 1e-12;
-    // Each scale's tolerances as a shorter scale, computed once (not once per longer scale): the same sums in the same order.
-    // The longest scale is never the shorter one of a pair.
-    const slopeSe = this.slopeTolBase;
     const levelTol = this.levelTol;
     for (let j = 1; j < SCALES; j++) {
       const fj = this.fits[j]!;
-      if (!fj.valid) continue;
-      slopeSe[j] = LEPSKI_Z * Math.sqrt(fj.s2 * fj.c);
-      levelTol[j] = LEPSKI_Z * Math.sqrt(fj.levelVar) + levelEps + 1e-9 * Math.abs(fj.slope * fj.tbar);
+      if (fj.valid) levelTol[j] = LEPSKI_Z * Math.sqrt(fj.levelVar) + levelEps + 1e-9 * Math.abs(fj.slope * fj.tbar);
     }
     for (let k = 0; k < SCALES; k++) {
       const fk = this.fits[k]!;
@@ -377,9 +415,7 @@ export class LinearTrend {
     f.a = q0 / (s0 * s0);
     f.b = qx / (s0 * sxx);
     f.c = Math.max(0, qxx) / (sxx * sxx);
-    const x = uNow - tbar;
-    f.levelNow = mean + slope * x;
-    f.levelVar = s2 * Math.max(0, f.a + 2 * f.b * x + f.c * x * x);
+    levelAt(f, uNow);
     f.valid = Number.isFinite(slope) && Number.isFinite(s2);
     return f.valid;
   }
@@ -418,6 +454,7 @@ export class LinearTrend {
   }
 
   private clear(slot: number): void {
+    if (slot === this.fitSlot) this.fitSlot = -1;
     this.state.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
   }
 
@@ -441,6 +478,22 @@ interface Band {
   /** Student-t quantile × residual σ. */
   qs: number;
   theta: number;
+}
+
+/** A fit's level at uNow (relative to the latest sample) and its variance. */
+function levelAt(f: ScaleFit, uNow: number): void {
+  const x = uNow - f.tbar;
+  f.levelNow = f.mean + f.slope * x;
+  f.levelVar = f.s2 * Math.max(0, f.a + 2 * f.b * x + f.c * x * x);
+}
+
+/**
+ * When the fitted line reaches `theta` (the threshold minus the latest value), relative to the
+ * latest sample: uNow when the latest value or the line is already there, null when it never does.
+ */
+function centralEta(f: ScaleFit, uNow: number, theta: number): number | null {
+  if (theta <= 0 || f.levelNow >= theta) return uNow;
+  return f.slope > 0 ? Math.max(uNow, f.tbar + (theta - f.mean) / f.slope) : null;
 }
 
 function fittedAt(band: Band, u: number): number {

@@ -33,6 +33,12 @@ export interface ForecastModel {
    * undefined when the slot has too little (or too stale) data to say anything.
    */
   predict(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples?: number): TrendForecast | undefined;
+  /**
+   * Optional: `predict`'s `etaMs` alone, exactly as `predict` would give it at that moment (NaN
+   * where it gives no forecast or a null ETA). What an alert's condition needs, for engines that
+   * build a full forecast only for series whose alert is active (a backtest).
+   */
+  eta?(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples?: number): number;
 }
 
 /** Builds a model for a rule window (ms). */

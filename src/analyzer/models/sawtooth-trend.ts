@@ -147,6 +147,22 @@ export class SawtoothTrend implements ForecastModel {
   // t quantiles of the segment and envelope fits: once the weights settle, each df repeats exactly from evaluation to evaluation.
   private readonly segT975 = lastT975();
   private readonly envT975 = lastT975();
+  // What `prepare` found for the slot being forecast.
+  private seg: SegmentFit | null = null;
+  private env: Envelope | null = null;
+  private readonly cycles: CyclePlan = { uNow: 0, uMax: 0, theta: 0, levelNow: 0, levelNowSe: 0, rampNow: 0, rampNowSe: 0, rampTypical: 0, rampTypicalSe: 0, nextResetU: 0, overdue: false, q: 0, qSeg: 0 };
+  /**
+   * Results kept for the slot forecast last, until a sample changes it: an evaluation with no new
+   * sample (a series sampled every minute, evaluated every 10 s) repeats neither the segment fit
+   * nor the envelope. The envelope depends on the time only through which finished segments are
+   * in the window, and stays valid while its oldest one is (`envOldestMs` ≥ now − window).
+   */
+  private segSlot = -1;
+  private segMemo: SegmentFit | null = null;
+  private envSlot = -1;
+  private envMemo: Envelope | null = null;
+  private envFromMs = NaN;
+  private envOldestMs = NaN;
 
   constructor(windowMs: number, opts: SawtoothTrendOptions = {}) {
     if (!(windowMs > 0)) throw new RangeError(`windowMs must be > 0, got ${windowMs}`);
@@ -198,6 +214,7 @@ export class SawtoothTrend implements ForecastModel {
   /** Adds one sample: O(1), no allocation. Samples older than the latest are ignored. */
   observe(slot: number, tMs: number, value: number): void {
     if (!Number.isFinite(value) || !Number.isFinite(tMs)) return;
+    this.forget(slot);
     const m = this.state;
     const b = slot * STRIDE;
     const n = m[b + COUNT] ?? 0;
@@ -223,6 +240,8 @@ export class SawtoothTrend implements ForecastModel {
     if (n >= 8 && drop > this.resetFactor * Math.max(scale, floor)) {
       this.finishSegment(slot);
       this.startSegment(slot, tMs, value, true);
+      // Finishing fitted the old segment: not the new one's fit.
+      this.forget(slot);
       m[b + RUN_T] = tMs;
       m[b + RUN_V] = value;
       m[b + COUNT] = n + 1;
@@ -239,26 +258,51 @@ export class SawtoothTrend implements ForecastModel {
   }
 
   predict(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples = 3): TrendForecast | undefined {
+    const kind = this.prepare(slot, nowMs, minSamples);
+    if (kind === NONE) return undefined;
+    const b = slot * STRIDE;
+    const uNow = Math.max(0, nowMs - this.state[b + LAST_T]!);
+    const uMax = uNow + ETA_HIGH_HORIZONS * Math.max(horizonMs, 1);
+    const theta = threshold - this.state[b + LAST_V]!;
+    if (kind === LEARNING) return this.learningForecast(slot, this.seg!, uNow, horizonMs);
+    if (kind === SEGMENT) return this.segmentForecast(slot, this.seg!, uNow, uMax, theta, horizonMs);
+    return this.envelopeForecast(slot, this.env!, uNow, uMax, theta, horizonMs);
+  }
+
+  /**
+   * `predict`'s `etaMs` alone (NaN where predict gives none or a null ETA), for an alert's
+   * condition: the same fits and envelope, without the bounds or the confidence.
+   */
+  eta(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples = 3): number {
+    const kind = this.prepare(slot, nowMs, minSamples);
+    if (kind === NONE || kind === LEARNING) return NaN;
+    const b = slot * STRIDE;
+    const lastT = this.state[b + LAST_T]!;
+    const uNow = Math.max(0, nowMs - lastT);
+    const theta = threshold - this.state[b + LAST_V]!;
+    let u: number | null;
+    if (theta <= 0) u = uNow;
+    else if (kind === SEGMENT) u = crossing(0, this.seg!.level, this.seg!.slope, theta, uNow, Infinity);
+    else u = this.cycleEta(this.planCycles(slot, this.env!, uNow, uNow + ETA_HIGH_HORIZONS * Math.max(horizonMs, 1), theta), 0);
+    return u === null ? NaN : lastT + u;
+  }
+
+  /** Which forecast a slot gets at `nowMs` (NONE when too few or too stale samples), its segment fit and envelope left in `seg` and `env`. */
+  private prepare(slot: number, nowMs: number, minSamples: number): ForecastKind {
     const m = this.state;
     const b = slot * STRIDE;
-    const n = m[b + COUNT] ?? 0;
-    if (n < Math.max(minSamples, 3)) return undefined;
+    if (m[b + COUNT]! < Math.max(minSamples, 3)) return NONE;
     const lastT = m[b + LAST_T]!;
-    const lastV = m[b + LAST_V]!;
-    const uNow = Math.max(0, nowMs - lastT);
-    if (uNow > this.windowMs) return undefined;
+    if (Math.max(0, nowMs - lastT) > this.windowMs) return NONE;
     const seg = this.segmentFit(slot);
     const env = this.envelope(slot, nowMs);
-    const uMax = uNow + ETA_HIGH_HORIZONS * Math.max(horizonMs, 1);
-    const theta = threshold - lastV;
-    if (env === null) {
-      const span = lastT - m[b + SEG_T0]!;
-      const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (m[b + SEG_BY_RESET] === 1 && span < this.learningSpanMs(slot, seg));
-      if (seg === null) return undefined;
-      if (learning) return this.learningForecast(slot, seg, uNow, horizonMs);
-      return this.segmentForecast(slot, seg, uNow, uMax, theta, horizonMs);
-    }
-    return this.envelopeForecast(slot, seg, env, uNow, uMax, theta, horizonMs);
+    this.seg = seg;
+    this.env = env;
+    if (env !== null) return ENVELOPE;
+    if (seg === null) return NONE;
+    const span = lastT - m[b + SEG_T0]!;
+    const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (m[b + SEG_BY_RESET] === 1 && span < this.learningSpanMs(slot, seg));
+    return learning ? LEARNING : SEGMENT;
   }
 
   /**
@@ -336,64 +380,30 @@ export class SawtoothTrend implements ForecastModel {
   }
 
   /** Forecast along the envelope: the current cycle's ramp, then whole cycles on the trough line. */
-  private envelopeForecast(
-    slot: number,
-    seg: SegmentFit | null,
-    env: Envelope,
-    uNow: number,
-    uMax: number,
-    theta: number,
-    horizonMs: number,
-  ): TrendForecast {
+  private envelopeForecast(slot: number, env: Envelope, uNow: number, uMax: number, theta: number, horizonMs: number): TrendForecast {
     const m = this.state;
     const b = slot * STRIDE;
     const lastT = m[b + LAST_T]!;
     const lastV = m[b + LAST_V]!;
-    // Current cycle: its own ramp when it has enough samples, else the typical one.
-    const rampTypical = env.risePerCycle / env.cycleMs;
-    const cycleStartU = m[b + SEG_T0]! - lastT;
-    const elapsed = uNow - cycleStartU;
-    const ownRamp = seg !== null && elapsed >= MIN_SEGMENT_SPAN_OF_CYCLE * env.cycleMs;
-    const rampNow = ownRamp ? seg.slope : rampTypical;
-    const levelNow = seg !== null ? seg.level + seg.slope * uNow : 0;
-    const overdue = elapsed > OVERDUE_CYCLES * env.cycleMs;
-    const nextResetU = overdue ? Infinity : cycleStartU + Math.max(env.cycleMs, elapsed);
-    const q = this.envT975(env.df);
-    const qSeg = seg !== null ? this.segT975(seg.df) : q;
-    // The typical ramp is a rise between two fitted levels over a cycle: its error follows theirs.
-    const rampTypicalSe = (Math.SQRT2 * env.residualStd) / env.cycleMs;
-    const levelNowSe = seg !== null ? seg.levelSe : env.residualStd;
-    const rampNowSe = ownRamp ? seg.slopeSe : rampTypicalSe;
-    // sign +1: everything at its upper bound (earliest crossing); −1: latest; 0: central.
-    // The central ETA is not capped (as in LinearTrend); the bounds are sought up to uMax.
-    const cycleEta = (sign: number): number | null => {
-      const cap = sign === 0 ? Infinity : uMax;
-      const level = levelNow + sign * qSeg * levelNowSe;
-      const ramp = rampNow + sign * qSeg * rampNowSe;
-      const inCycle = crossing(uNow, level, ramp, theta, uNow, Math.min(nextResetU, cap));
-      if (inCycle !== null || overdue) return inCycle;
-      const growth = env.slope + sign * q * env.slopeSe;
-      const futureRamp = rampTypical + sign * q * rampTypicalSe;
-      return this.cycleCrossing(env, nextResetU, sign * q * env.levelSe, growth, futureRamp, theta, cap);
-    };
+    const c = this.planCycles(slot, env, uNow, uMax, theta);
     let eta: number | null;
     let low: number | null;
     let high: number | null;
     if (theta <= 0) {
       eta = low = high = uNow;
     } else {
-      eta = cycleEta(0);
-      low = cycleEta(1);
-      high = cycleEta(-1);
+      eta = this.cycleEta(c, 0);
+      low = this.cycleEta(c, 1);
+      high = this.cycleEta(c, -1);
       if (eta === null && high !== null) high = null;
     }
     const forecastU = uNow + horizonMs;
-    const forecastValue = overdue || forecastU < nextResetU ? levelNow + rampNow * (forecastU - uNow) : this.cycleValue(env, nextResetU, forecastU, rampTypical);
+    const forecastValue = c.overdue || forecastU < c.nextResetU ? c.levelNow + c.rampNow * (forecastU - uNow) : this.cycleValue(env, c.nextResetU, forecastU, c.rampTypical);
     return {
       lastValue: lastV,
       lastTimeMs: lastT,
       slopePerMs: env.slope,
-      fittedNow: lastV + levelNow,
+      fittedNow: lastV + c.levelNow,
       forecastValue: lastV + forecastValue,
       etaMs: eta === null ? null : lastT + eta,
       etaLowMs: low === null ? null : lastT + low,
@@ -404,6 +414,50 @@ export class SawtoothTrend implements ForecastModel {
       scaleMs: env.cycleMs,
       residualStd: env.residualStd,
     };
+  }
+
+  /** The current cycle and the ones after it, as `cycleEta` reads them (filled into the reused `cycles`). */
+  private planCycles(slot: number, env: Envelope, uNow: number, uMax: number, theta: number): CyclePlan {
+    const m = this.state;
+    const b = slot * STRIDE;
+    const seg = this.seg;
+    const c = this.cycles;
+    c.uNow = uNow;
+    c.uMax = uMax;
+    c.theta = theta;
+    // Current cycle: its own ramp when it has enough samples, else the typical one.
+    c.rampTypical = env.risePerCycle / env.cycleMs;
+    const cycleStartU = m[b + SEG_T0]! - m[b + LAST_T]!;
+    const elapsed = uNow - cycleStartU;
+    const ownRamp = seg !== null && elapsed >= MIN_SEGMENT_SPAN_OF_CYCLE * env.cycleMs;
+    c.rampNow = ownRamp ? seg.slope : c.rampTypical;
+    c.levelNow = seg !== null ? seg.level + seg.slope * uNow : 0;
+    c.overdue = elapsed > OVERDUE_CYCLES * env.cycleMs;
+    c.nextResetU = c.overdue ? Infinity : cycleStartU + Math.max(env.cycleMs, elapsed);
+    c.q = this.envT975(env.df);
+    c.qSeg = seg !== null ? this.segT975(seg.df) : c.q;
+    // The typical ramp is a rise between two fitted levels over a cycle: its error follows theirs.
+    c.rampTypicalSe = (Math.SQRT2 * env.residualStd) / env.cycleMs;
+    c.levelNowSe = seg !== null ? seg.levelSe : env.residualStd;
+    c.rampNowSe = ownRamp ? seg.slopeSe : c.rampTypicalSe;
+    return c;
+  }
+
+  /**
+   * The crossing along the envelope. sign +1: everything at its upper bound (earliest crossing);
+   * −1: latest; 0: central. The central ETA is not capped (as in LinearTrend); the bounds are
+   * sought up to uMax.
+   */
+  private cycleEta(c: CyclePlan, sign: number): number | null {
+    const env = this.env!;
+    const cap = sign === 0 ? Infinity : c.uMax;
+    const level = c.levelNow + sign * c.qSeg * c.levelNowSe;
+    const ramp = c.rampNow + sign * c.qSeg * c.rampNowSe;
+    const inCycle = crossing(c.uNow, level, ramp, c.theta, c.uNow, Math.min(c.nextResetU, cap));
+    if (inCycle !== null || c.overdue) return inCycle;
+    const growth = env.slope + sign * c.q * env.slopeSe;
+    const futureRamp = c.rampTypical + sign * c.q * c.rampTypicalSe;
+    return this.cycleCrossing(env, c.nextResetU, sign * c.q * env.levelSe, growth, futureRamp, c.theta, cap);
   }
 
   /**
@@ -433,8 +487,16 @@ export class SawtoothTrend implements ForecastModel {
     return env.troughLevel + env.slope * (start - env.pivotU) + ramp * (u - start);
   }
 
-  /** Weighted LS fit of the current segment, or null with too few samples. */
+  /** Weighted LS fit of the current segment (in the reused `fit`), or null with too few samples. */
   private segmentFit(slot: number): SegmentFit | null {
+    if (slot !== this.segSlot) {
+      this.segMemo = this.fitSegment(slot);
+      this.segSlot = slot;
+    }
+    return this.segMemo;
+  }
+
+  private fitSegment(slot: number): SegmentFit | null {
     const m = this.state;
     const b = slot * STRIDE;
     if (m[b + SEG_N]! < MIN_SEGMENT_SAMPLES) return null;
@@ -470,12 +532,21 @@ export class SawtoothTrend implements ForecastModel {
    * fewer than MIN_RESETS resets are in the window.
    */
   private envelope(slot: number, nowMs: number): Envelope | null {
+    const since = nowMs - this.windowMs;
+    if (slot === this.envSlot && nowMs >= this.envFromMs && !(this.envOldestMs < since)) return this.envMemo;
+    this.envSlot = slot;
+    this.envFromMs = nowMs;
+    this.envOldestMs = Infinity;
+    this.envMemo = this.scanEnvelope(slot, since);
+    return this.envMemo;
+  }
+
+  private scanEnvelope(slot: number, since: number): Envelope | null {
     const m = this.state;
     const b = slot * STRIDE;
     const lastT = m[b + LAST_T]!;
     const lastV = m[b + LAST_V]!;
     const finished = m[b + RING_HEAD]!;
-    const since = nowMs - this.windowMs;
     const { ex, ey, eg, tmp, ring } = this;
     let np = 0;
     let resets = 0;
@@ -487,12 +558,14 @@ export class SawtoothTrend implements ForecastModel {
       const r = i * RING_STRIDE;
       const end = ring[r + F_END]!;
       if (end < since) continue;
+      if (end < this.envOldestMs) this.envOldestMs = end;
       const endLevel = ring[r + F_END_LEVEL]!;
       ex[np] = end - lastT;
       ey[np] = endLevel - lastV;
       eg[np++] = 1;
       const start = ring[r + F_START]!;
       if (this.ringByReset[i] !== 1 || start < since) continue;
+      if (start < this.envOldestMs) this.envOldestMs = start;
       const startLevel = ring[r + F_START_LEVEL]!;
       resets++;
       ex[np] = start - lastT;
@@ -583,7 +656,14 @@ export class SawtoothTrend implements ForecastModel {
 
   /** Zeroes a slot's block. Its ring needs no clearing: entries past RING_HEAD are never read. */
   private clear(slot: number): void {
+    this.forget(slot);
     this.state.fill(0, slot * STRIDE, (slot + 1) * STRIDE);
+  }
+
+  /** Drops the results kept for a slot whose state changes. */
+  private forget(slot: number): void {
+    if (slot === this.segSlot) this.segSlot = -1;
+    if (slot === this.envSlot) this.envSlot = -1;
   }
 
   private grow(c: number): void {
@@ -591,6 +671,35 @@ export class SawtoothTrend implements ForecastModel {
     this.ring = resizeF64(this.ring, c * SEGMENTS * RING_STRIDE);
     this.ringByReset = resizeU8(this.ringByReset, c * SEGMENTS);
   }
+}
+
+/** What `prepare` found a slot's forecast rests on. */
+type ForecastKind = typeof NONE | typeof LEARNING | typeof SEGMENT | typeof ENVELOPE;
+/** Too few or too stale samples: no forecast. */
+const NONE = 0;
+/** A young segment after a drop: watched, no claim. */
+const LEARNING = 1;
+/** The current segment as a straight line. */
+const SEGMENT = 2;
+/** The saw's envelope. */
+const ENVELOPE = 3;
+
+/** The current cycle and its successors at one evaluation (see `planCycles`); times relative to the latest sample. */
+interface CyclePlan {
+  uNow: number;
+  uMax: number;
+  theta: number;
+  levelNow: number;
+  levelNowSe: number;
+  rampNow: number;
+  rampNowSe: number;
+  rampTypical: number;
+  rampTypicalSe: number;
+  nextResetU: number;
+  overdue: boolean;
+  /** t quantiles of the envelope's and the segment's fits. */
+  q: number;
+  qSeg: number;
 }
 
 /** The envelope of a saw: net growth, trough line, cycle shape, and their uncertainty. */
