@@ -1,6 +1,6 @@
 import type { TrendForecast } from "./linear-trend.js";
 import { Z975, median3, medianInPlace, normalCdf, selectKth } from "./robust-stats.js";
-import { SlotPool, resizeF64, resizeI32 } from "./slot-pool.js";
+import { SlotPool, resizeF64, resizeI32, resizeU8 } from "./slot-pool.js";
 
 /**
  * Per-process memory-leak detector on the troughs of RSS (or on cgroup memory usage).
@@ -118,6 +118,8 @@ export class LeakDetector {
   private generation: Int32Array;
   private cGeneration: Int32Array;
   private cVerdict: Int32Array;
+  /** 1 when the cached analysis went to the end; 0 when it stopped at "no leak" before the Sen slope (see `analyse`). */
+  private cFull: Uint8Array;
   private cRate: Float64Array;
   private cRateLo: Float64Array;
   private cRateHi: Float64Array;
@@ -170,6 +172,7 @@ export class LeakDetector {
     this.generation = new Int32Array(cap);
     this.cGeneration = new Int32Array(cap).fill(-1);
     this.cVerdict = new Int32Array(cap);
+    this.cFull = new Uint8Array(cap);
     this.cRate = new Float64Array(cap);
     this.cRateLo = new Float64Array(cap);
     this.cRateHi = new Float64Array(cap);
@@ -250,12 +253,12 @@ export class LeakDetector {
    */
   assess(slot: number, nowMs: number, limitBytes: number): LeakAssessment {
     if (this.samplesSeen[slot]! === 0 || nowMs - this.lastT[slot]! > this.windowMs) return insufficient();
-    if (this.cGeneration[slot] !== this.generation[slot]) this.analyse(slot);
+    if (this.cGeneration[slot] !== this.generation[slot] || this.cFull[slot] === 0) this.analyse(slot);
     const verdictCode = this.cVerdict[slot]!;
     if (verdictCode === V_INSUFFICIENT) return insufficient();
     const rate = this.cRate[slot]!;
     const amp = this.cAmp[slot]!;
-    const troughNow = this.cLevel[slot]! + (verdictCode === V_PLATEAU ? 0 : rate) * Math.max(0, nowMs - this.cRefT[slot]!);
+    const troughNow = this.troughAt(slot, nowMs);
     const leaking = verdictCode === V_LEAK;
     const eta = leaking ? etaBounds(nowMs, limitBytes - amp - troughNow, Z975 * this.cSigma[slot]!, rate, this.cRateLo[slot]!, this.cRateHi[slot]!) : NO_ETA;
     const stepT = this.cStepT[slot]!;
@@ -305,9 +308,32 @@ export class LeakDetector {
     };
   }
 
-  /** Runs the trough analysis of a slot now (normally done lazily by `assess`); for benchmarks. */
-  analyse(slot: number): void {
+  /**
+   * `predict`'s `etaMs` alone (NaN where predict gives none or a null ETA), for an alert's
+   * condition. Most processes do not leak: their analysis stops once Mann–Kendall says so,
+   * before the Theil–Sen slope (most of its cost); `predict` completes it when asked.
+   */
+  eta(slot: number, nowMs: number, limitBytes: number, _horizonMs: number, minSamples = 0): number {
+    const n = this.samplesSeen[slot]!;
+    if (n === 0 || nowMs - this.lastT[slot]! > this.windowMs || n < minSamples) return NaN;
+    if (this.cGeneration[slot] !== this.generation[slot]) this.analyse(slot, false);
+    if (this.cVerdict[slot] !== V_LEAK) return NaN;
+    return centralEta(nowMs, limitBytes - this.cAmp[slot]! - this.troughAt(slot, nowMs), this.cRate[slot]!) ?? NaN;
+  }
+
+  /** The cached trough line at `nowMs` (bytes): flat after a plateau's level. */
+  private troughAt(slot: number, nowMs: number): number {
+    return this.cLevel[slot]! + (this.cVerdict[slot] === V_PLATEAU ? 0 : this.cRate[slot]!) * Math.max(0, nowMs - this.cRefT[slot]!);
+  }
+
+  /**
+   * Runs the trough analysis of a slot now (normally done lazily by `assess`); for benchmarks.
+   * With `full` false it stops at a rise Mann–Kendall does not trust (no leak, whatever the
+   * slope), leaving the rate, level and saw height uncomputed until `assess` asks.
+   */
+  analyse(slot: number, full = true): void {
     this.cGeneration[slot] = this.generation[slot]!;
+    this.cFull[slot] = 1;
     this.cStepT[slot] = NaN;
     const n = this.gatherTroughs(slot);
     this.cTroughs[slot] = n;
@@ -332,16 +358,22 @@ export class LeakDetector {
       this.cacheFlat(slot, stepped ? V_STEP : V_INSUFFICIENT, n);
       return;
     }
-    const mk = this.mannKendallSen(start, n);
+    const { confidence, variance } = this.mannKendall(start, n);
+    if (!full && !(confidence >= this.minConfidence)) {
+      this.cVerdict[slot] = stepped ? V_STEP : V_STABLE;
+      this.cFull[slot] = 0;
+      return;
+    }
+    const mk = this.senInterval(start, n, variance);
     const rate = mk.slope;
     this.cRate[slot] = rate;
     this.cRateLo[slot] = mk.slopeLow;
     this.cRateHi[slot] = mk.slopeHigh;
-    this.cConf[slot] = mk.confidence;
+    this.cConf[slot] = confidence;
     this.cRefT[slot] = ts[n - 1]!;
     this.cLevel[slot] = this.levelAt(start, n, rate, ts[n - 1]!);
     this.cAmp[slot] = this.sawAmplitude(start, n, rate);
-    const rising = mk.confidence >= this.minConfidence && rate > 0 && rate >= this.minRatePerMs;
+    const rising = confidence >= this.minConfidence && rate > 0 && rate >= this.minRatePerMs;
     if (!rising) {
       this.cVerdict[slot] = stepped ? V_STEP : V_STABLE;
       return;
@@ -441,26 +473,40 @@ export class LeakDetector {
     return j;
   }
 
-  /** Mann–Kendall (tie-corrected) and Theil–Sen with Sen's 95% interval on troughs [from, n). */
-  private mannKendallSen(from: number, n: number): { slope: number; slopeLow: number; slopeHigh: number; confidence: number } {
+  /** Mann–Kendall on troughs [from, n): the confidence (0..1) that they rise, and the tie-corrected variance of S. */
+  private mannKendall(from: number, n: number): { confidence: number; variance: number } {
     const xs = this.xs;
-    const ts = this.ts;
-    const pairs = this.pairs;
     let s = 0;
-    let np = 0;
+    let ties = 0;
     for (let i = from; i < n; i++) {
+      const x = xs[i]!;
       for (let j = i + 1; j < n; j++) {
-        const d = xs[j]! - xs[i]!;
-        s += d > 0 ? 1 : d < 0 ? -1 : 0;
-        const dt = ts[j]! - ts[i]!;
-        if (dt > 0) pairs[np++] = d / dt;
+        const d = xs[j]! - x;
+        if (d > 0) s++;
+        else if (d < 0) s--;
+        else ties++;
       }
     }
     const len = n - from;
-    const variance = (len * (len - 1) * (2 * len + 5) - this.tieTerm(from, n)) / 18;
+    // Without a tied pair the tie term is 0: no sort.
+    const variance = (len * (len - 1) * (2 * len + 5) - (ties > 0 ? this.tieTerm(from, n) : 0)) / 18;
     const z = variance > 0 ? (s - Math.sign(s)) / Math.sqrt(variance) : 0;
-    const confidence = normalCdf(z);
-    if (np === 0) return { slope: 0, slopeLow: 0, slopeHigh: 0, confidence };
+    return { confidence: normalCdf(z), variance };
+  }
+
+  /** Theil–Sen slope of troughs [from, n) with Sen's 95% interval, from Mann–Kendall's variance of S. */
+  private senInterval(from: number, n: number, variance: number): { slope: number; slopeLow: number; slopeHigh: number } {
+    const xs = this.xs;
+    const ts = this.ts;
+    const pairs = this.pairs;
+    let np = 0;
+    for (let i = from; i < n; i++) {
+      for (let j = i + 1; j < n; j++) {
+        const dt = ts[j]! - ts[i]!;
+        if (dt > 0) pairs[np++] = (xs[j]! - xs[i]!) / dt;
+      }
+    }
+    if (np === 0) return { slope: 0, slopeLow: 0, slopeHigh: 0 };
     const c = Z975 * Math.sqrt(Math.max(variance, 0));
     const loRank = clampInt(Math.round((np - c) / 2) - 1, 0, np - 1);
     const hiRank = clampInt(Math.round((np + c) / 2), 0, np - 1);
@@ -475,7 +521,7 @@ export class LeakDetector {
     const slope = (lowerMid + upper) / 2;
     const slopeLow = loRank < mid ? selectKth(pairs, loRank, 0, mid) : upper;
     const slopeHigh = hiRank > mid ? selectKth(pairs, hiRank, mid + 1, np) : upper;
-    return { slope, slopeLow, slopeHigh, confidence };
+    return { slope, slopeLow, slopeHigh };
   }
 
   /** Σ g(g−1)(2g+5) over groups of tied trough values in [from, n). */
@@ -613,6 +659,7 @@ export class LeakDetector {
     this.generation = resizeI32(this.generation, cap);
     this.cGeneration = resizeI32(this.cGeneration, cap);
     this.cVerdict = resizeI32(this.cVerdict, cap);
+    this.cFull = resizeU8(this.cFull, cap);
     this.cRate = resizeF64(this.cRate, cap);
     this.cRateLo = resizeF64(this.cRateLo, cap);
     this.cRateHi = resizeF64(this.cRateHi, cap);
@@ -645,13 +692,19 @@ function etaBounds(
   rateLo: number,
   rateHi: number,
 ): readonly [number | null, number | null, number | null] {
-  if (!Number.isFinite(gapBytes)) return NO_ETA;
+  const eta = centralEta(nowMs, gapBytes, rate);
+  if (eta === null) return NO_ETA;
   if (gapBytes <= 0) return [nowMs, nowMs, nowMs];
-  if (!(rate > 0)) return NO_ETA;
-  const eta = nowMs + gapBytes / rate;
   const low = nowMs + Math.max(0, gapBytes - levelSlackBytes) / Math.max(rateHi, rate);
   const high = rateLo > 0 ? nowMs + (gapBytes + levelSlackBytes) / Math.min(rateLo, rate) : null;
   return [eta, low, high];
+}
+
+/** When `gapBytes` is covered at `rate` (per ms): now when it already is, null when never (or no finite gap). */
+function centralEta(nowMs: number, gapBytes: number, rate: number): number | null {
+  if (!Number.isFinite(gapBytes)) return null;
+  if (gapBytes <= 0) return nowMs;
+  return rate > 0 ? nowMs + gapBytes / rate : null;
 }
 
 /** median(x[k..k+2]) − median(x[k−3..k−1]). */
