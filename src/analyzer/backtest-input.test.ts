@@ -102,6 +102,11 @@ describe("readSamples, CSV", () => {
     expect(seen).toEqual(["csv", "line-protocol"]);
   });
 
+  it("skips comment lines before the header, as detection does", async () => {
+    const points = await readAll("# exported from grafana\n\n  # by hand\ntimestamp,value\n1700000000,5\n");
+    expect(points.map((p) => [p.timeMs, p.fields.used_percent])).toEqual([[T, 5]]);
+  });
+
   it("yields nothing for an empty input or a header alone", async () => {
     expect(await readAll("")).toEqual([]);
     expect(await readAll("\n\n")).toEqual([]);

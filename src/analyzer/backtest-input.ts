@@ -49,6 +49,7 @@ const CR = 13;
 const SPACE = 32;
 const TAB = 9;
 const QUOTE = 34;
+const HASH = 35;
 const PLUS = 43;
 const MINUS = 45;
 const DOT = 46;
@@ -88,26 +89,40 @@ export function isColumns(batch: SampleBatch): batch is PointColumns {
  * replay feeds the analyzer, without two objects per row.
  */
 export async function* readSampleBatches(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<Point[] | PointColumns> {
+  const detected = await detectInput(chunks, opts.name);
+  if (detected === undefined) return;
+  opts.onFormat?.(detected.format);
+  if (detected.format === "csv") yield* readCsvBatches(detected.text, opts);
+  else yield* readLineProtocol(detected.text, opts);
+}
+
+/** An input's format and all of its text (the part read to decide included). */
+export interface DetectedInput {
+  format: InputFormat;
+  text: AsyncIterable<string>;
+}
+
+/**
+ * Reads text until the first line that is not blank or a comment is whole and decides the
+ * format from it; undefined for an input without such a line. Throws ANSAI_BACKTEST_INVALID
+ * when that line is neither a CSV header nor line protocol.
+ */
+export async function detectInput(chunks: AsyncIterable<string>, name: string): Promise<DetectedInput | undefined> {
   const it = chunks[Symbol.asyncIterator]();
   let head = "";
   let format: InputFormat | undefined;
-  // Gather text until the first meaningful line is whole, then decide the format.
   for (;;) {
-    format = detectFormat(head, opts.name);
+    format = detectFormat(head, name);
     if (format !== undefined) break;
     const next = await it.next();
     if (next.done) {
-      format = detectFormat(head, opts.name, true);
+      format = detectFormat(head, name, true);
       break;
     }
     head += next.value;
-    if (head.length > MAX_LINE_CHARS && head.indexOf("\n") < 0) throw inputError(opts.name, 1, `line is longer than ${MAX_LINE_CHARS} characters: expected text lines`);
+    if (head.length > MAX_LINE_CHARS && head.indexOf("\n") < 0) throw inputError(name, 1, `line is longer than ${MAX_LINE_CHARS} characters: expected text lines`);
   }
-  if (format === undefined) return;
-  opts.onFormat?.(format);
-  const rest = prepend(head, it);
-  if (format === "csv") yield* readCsv(rest, opts);
-  else yield* readLineProtocol(rest, opts);
+  return format === undefined ? undefined : { format, text: prepend(head, it) };
 }
 
 /** The format from the first line that is not blank or a comment; undefined while that line is incomplete. */
@@ -193,15 +208,34 @@ interface CsvState {
   rows: number;
 }
 
-async function* readCsv(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<PointColumns> {
-  const series = opts.series;
-  if (series === undefined) {
-    throw new AnsaiError(
-      ErrorCodes.BACKTEST_INVALID,
-      `${opts.name} is CSV, which holds one series without its name`,
-      'Add --series naming it, e.g. --series "disk,host=h1,path=/data used_percent" or "procstat,host=h1,process_name=worker memory_rss".',
-    );
-  }
+/** The `heads` and `fieldNames` tables of a CSV's batches: one head, one field, shared by every batch. */
+export interface CsvTables {
+  heads: ColumnHead[];
+  fieldNames: Array<readonly string[]>;
+}
+
+/** The tables for a CSV of `series`. */
+export function csvTables(series: SeriesInfo): CsvTables {
+  return { heads: [{ measurement: series.measurement, tags: Object.freeze({ ...series.tags }) }], fieldNames: [Object.freeze([series.field])] };
+}
+
+/** The series a CSV needs, or the error saying to name it. */
+export function csvSeries(opts: ReadOptions): SeriesInfo {
+  if (opts.series !== undefined) return opts.series;
+  throw new AnsaiError(
+    ErrorCodes.BACKTEST_INVALID,
+    `${opts.name} is CSV, which holds one series without its name`,
+    'Add --series naming it, e.g. --series "disk,host=h1,path=/data used_percent" or "procstat,host=h1,process_name=worker memory_rss".',
+  );
+}
+
+/**
+ * The batches of a CSV's text (from its start, header included; see `detectInput`), one per
+ * run of whole lines.
+ */
+export async function* readCsvBatches(chunks: AsyncIterable<string>, opts: ReadOptions): AsyncGenerator<PointColumns> {
+  const series = csvSeries(opts);
+  const { heads, fieldNames } = csvTables(series);
   const state: CsvState = {
     name: opts.name,
     measurement: series.measurement,
@@ -215,8 +249,6 @@ async function* readCsv(chunks: AsyncIterable<string>, opts: ReadOptions): Async
     values: new Float64Array(1024),
     rows: 0,
   };
-  const heads: ColumnHead[] = [{ measurement: state.measurement, tags: state.tags }];
-  const fieldNames = [Object.freeze([series.field])];
   for await (const [text, firstLine] of wholeLines(chunks, opts.name)) {
     parseCsvRows(text, firstLine, state);
     const count = state.rows;
@@ -254,8 +286,8 @@ function readRow(text: string, start: number, stop: number, line: number, state:
   while (b > a && isBlank(text.charCodeAt(b - 1))) b--;
   if (a === b) return; // blank line
   if (!state.headerSeen) {
-    // The header is the first non-blank line; detection already checked it.
-    state.headerSeen = true;
+    // The header is the first line neither blank nor a comment; detection already checked it.
+    if (text.charCodeAt(a) !== HASH) state.headerSeen = true;
     return;
   }
   const comma = text.indexOf(",", a);

@@ -1,8 +1,10 @@
-import { createReadStream, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { Logger } from "pino";
-import { EPOCH_PRECISIONS, readSampleBatches, type EpochPrecision } from "../analyzer/backtest-input.js";
+import { readFileBatches, textChunks } from "../analyzer/backtest-input-file.js";
+import { EPOCH_PRECISIONS, readSampleBatches, type EpochPrecision, type ReadOptions, type SampleBatch } from "../analyzer/backtest-input.js";
 import { backtest, newBacktestStats, overrideThreshold, rulesWatching, transitionJson, type BacktestStats, type BacktestTransition } from "../analyzer/backtest.js";
 import type { RuleSpec } from "../analyzer/rules.js";
 import { effectiveRules } from "../config/rules.js";
@@ -69,6 +71,8 @@ export interface BacktestIo {
   cwd: string;
   /** Logger for rule-evaluation errors (warn and above). */
   log?: Logger;
+  /** CSV files of at least this many bytes are parsed in a worker thread (default: readFileBatches'); tests force it with 0. */
+  workerMinBytes?: number;
 }
 
 class UsageError extends Error {}
@@ -150,14 +154,21 @@ async function replay(args: BacktestArgs, io: BacktestIo): Promise<void> {
   const log = io.log ?? createLogger("warn");
   const rules = rulesFor(effectiveRules(config), args);
   const evaluationIntervalMs = durationMs(config.analyzer.evaluation_interval);
-  const { stream, sizeBytes } = openInput(args.input, io);
+  // Read from io.cwd (the process's own for the CLI), named as the user wrote it.
+  const file = args.input === "-" ? "-" : path.resolve(io.cwd, args.input);
+  const sizeBytes = inputSize(file, args.input);
   const stats = newBacktestStats();
   const out = new LineWriter(io.stdout);
-  const progress = args.format === "table" && io.stderr.isTTY ? startProgress(io.stderr, stream, sizeBytes, stats) : undefined;
+  let bytesRead = 0;
+  const progress = args.format === "table" && io.stderr.isTTY ? startProgress(io.stderr, () => bytesRead, sizeBytes, stats) : undefined;
   const table = args.format === "table" ? tableFormatter(rules) : undefined;
+  const readOpts: ReadOptions = { name: args.input, series: args.series, precision: args.precision };
+  const samples: AsyncGenerator<SampleBatch> =
+    args.input === "-"
+      ? readSampleBatches(textChunks(io.stdin, args.input), readOpts)
+      : readFileBatches(file, { ...readOpts, workerMinBytes: io.workerMinBytes, onBytesRead: (bytes) => (bytesRead = bytes) });
   try {
     if (table) await out.write(table.header());
-    const samples = readSampleBatches(textChunks(stream, args.input), { name: args.input, series: args.series, precision: args.precision });
     for await (const t of backtest(samples, { rules, evaluationIntervalMs, log, stats })) {
       progress?.clear();
       await out.write(table ? table.row(t) : `${transitionJson(t)}\n`);
@@ -169,7 +180,9 @@ async function replay(args: BacktestArgs, io: BacktestIo): Promise<void> {
     if (out.failure && out.failure.code !== "EPIPE") throw out.failure;
   } finally {
     progress?.stop();
-    stream.destroy();
+    // Stops the reader (and its worker) when the replay ended early.
+    await samples.return(undefined);
+    if (args.input === "-") io.stdin.destroy();
   }
 }
 
@@ -187,28 +200,17 @@ function rulesFor(rules: RuleSpec[], args: BacktestArgs): RuleSpec[] {
   return overrideThreshold(rules, args.threshold, args.series).rules;
 }
 
-function openInput(input: string, io: BacktestIo): { stream: Readable; sizeBytes: number | undefined } {
-  if (input === "-") return { stream: io.stdin, sizeBytes: undefined };
-  let sizeBytes: number;
+/** The input file's size (undefined for stdin); a missing or unreadable path is an error before anything runs. */
+function inputSize(file: string, input: string): number | undefined {
+  if (file === "-") return undefined;
   try {
-    const st = statSync(input);
+    const st = statSync(file);
     if (!st.isFile()) throw Object.assign(new Error("not a regular file"), { code: "EISDIR" });
-    sizeBytes = st.size;
+    return st.size;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const reason = code === "ENOENT" ? "does not exist" : (err as Error).message;
     throw new AnsaiError(ErrorCodes.BACKTEST_INVALID, `cannot read --input ${input}: ${reason}`, "Check the path, or pass - to read stdin.", { cause: err });
-  }
-  return { stream: createReadStream(input, { highWaterMark: 1 << 16 }), sizeBytes };
-}
-
-/** UTF-8 text chunks of a byte stream (multi-byte characters split across chunks stay whole). */
-async function* textChunks(stream: Readable, name: string): AsyncGenerator<string> {
-  stream.setEncoding("utf8");
-  try {
-    for await (const chunk of stream) yield chunk as string;
-  } catch (err) {
-    throw new AnsaiError(ErrorCodes.BACKTEST_INVALID, `cannot read --input ${name}: ${(err as Error).message}`, "Check the file and its permissions.", { cause: err });
   }
 }
 
@@ -288,12 +290,12 @@ const PROGRESS_DELAY_MS = 500;
 const PROGRESS_EVERY_MS = 200;
 const BAR_WIDTH = 30;
 
-function startProgress(stderr: Writable, stream: Readable, sizeBytes: number | undefined, stats: BacktestStats): { clear(): void; stop(): void } {
+function startProgress(stderr: Writable, bytesRead: () => number, sizeBytes: number | undefined, stats: BacktestStats): { clear(): void; stop(): void } {
   let shown = false;
   const started = Date.now();
   const draw = (): void => {
     if (Date.now() - started < PROGRESS_DELAY_MS) return;
-    const bytes = (stream as Readable & { bytesRead?: number }).bytesRead ?? 0;
+    const bytes = bytesRead();
     const rate = stats.samples / Math.max(0.001, (Date.now() - started) / 1000);
     let text = `${stats.samples.toLocaleString("en")} samples, ${Math.round(rate).toLocaleString("en")}/s`;
     if (Number.isFinite(stats.clockMs)) text += `, at ${new Date(stats.clockMs).toISOString().slice(0, 19)}Z`;
