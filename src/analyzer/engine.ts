@@ -50,10 +50,14 @@ export interface AnalyzerOptions {
 
 export interface EvaluationResult {
   /** Every prediction made in this evaluation. */
-  predictions: Prediction[];
+  readonly predictions: readonly Prediction[];
   /** Alerts whose state changed in this evaluation (entered pending, firing or resolved). */
-  transitions: Alert[];
+  readonly transitions: readonly Alert[];
 }
+
+const NONE: readonly never[] = Object.freeze([]);
+/** An evaluation that changed nothing and collected nothing (most of a backtest's): one shared result. */
+const QUIET: EvaluationResult = Object.freeze({ predictions: NONE, transitions: NONE });
 
 export interface Analyzer extends PointSink, ColumnSink {
   /** Observes points: updates the model of every (rule, series) whose match fits. */
@@ -483,7 +487,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   function evaluate(nowMs: number): EvaluationResult {
-    const predictions: Prediction[] = [];
+    const predictions: Prediction[] | null = collectPredictions ? [] : null;
     const transitions: Alert[] = [];
     // Timed rules all report a duration, watching a series or not; untimed ones skip the idle rules.
     const evaluated = timeRules ? rules : watching;
@@ -516,10 +520,12 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       for (const b of active) counts[alertState(b.lifecycle)]++;
       for (const [state, n] of Object.entries(counts)) metrics.alerts.set({ state }, n);
     }
-    return { predictions, transitions };
+    if (predictions === null && transitions.length === 0) return QUIET;
+    return { predictions: predictions ?? NONE, transitions };
   }
 
-  function evaluateRule(rule: RuleRuntime, nowMs: number, predictions: Prediction[], transitions: Alert[]): void {
+  /** Evaluates a rule for every series it watches; adds the predictions made (when collected) and the transitions. */
+  function evaluateRule(rule: RuleRuntime, nowMs: number, predictions: Prediction[] | null, transitions: Alert[]): void {
     const hot = rule.hot;
     const { thresholdField, thresholdValue } = hot;
     const timing = rule.timing;
@@ -553,7 +559,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       b.forecastThreshold = threshold;
       b.forecastAtMs = nowMs;
       b.prediction = null;
-      if (fc && collectPredictions) predictions.push(predictionOf(b) as Prediction);
+      if (fc && predictions !== null) predictions.push(predictionOf(b) as Prediction);
       b.lifecycle = next;
       if (next.phase === "inactive") {
         if (b.shown) {

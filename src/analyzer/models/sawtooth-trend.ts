@@ -159,6 +159,8 @@ export class SawtoothTrend implements ForecastModel {
    */
   private segSlot = -1;
   private segMemo: SegmentFit | null = null;
+  /** `learningSpanMs` of `segSlot`, NaN until asked. */
+  private segLearningMs = NaN;
   private envSlot = -1;
   private envMemo: Envelope | null = null;
   private envFromMs = NaN;
@@ -301,7 +303,7 @@ export class SawtoothTrend implements ForecastModel {
     if (env !== null) return ENVELOPE;
     if (seg === null) return NONE;
     const span = lastT - m[b + SEG_T0]!;
-    const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (m[b + SEG_BY_RESET] === 1 && span < this.learningSpanMs(slot, seg));
+    const learning = span < MIN_SEGMENT_SPAN_OF_WINDOW * this.windowMs || (m[b + SEG_BY_RESET] === 1 && span < this.learningSpan(slot, seg));
     return learning ? LEARNING : SEGMENT;
   }
 
@@ -312,6 +314,12 @@ export class SawtoothTrend implements ForecastModel {
    * calling the ramp a fill, at least LEARNING_SPAN_OF_WINDOW of the window and at most 1.5 times
    * the longest cycle the window is meant to hold (a third of it).
    */
+  private learningSpan(slot: number, seg: SegmentFit): number {
+    // State alone: kept with the segment fit until a sample arrives.
+    if (Number.isNaN(this.segLearningMs)) this.segLearningMs = this.learningSpanMs(slot, seg);
+    return this.segLearningMs;
+  }
+
   private learningSpanMs(slot: number, seg: SegmentFit | null): number {
     const floor = LEARNING_SPAN_OF_WINDOW * this.windowMs;
     const m = this.state;
@@ -492,6 +500,7 @@ export class SawtoothTrend implements ForecastModel {
     if (slot !== this.segSlot) {
       this.segMemo = this.fitSegment(slot);
       this.segSlot = slot;
+      this.segLearningMs = NaN;
     }
     return this.segMemo;
   }
