@@ -229,9 +229,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   // The rules watching at least one series, in rule order: most built-in rules watch nothing on a
   // given host, and an untimed evaluation (a backtest's) skips them without a look.
   let watching: RuleRuntime[] = [];
-  let lastSweepMs = -Infinity;
-  /** Time of the latest evaluation (every rule's `lastEvaluationMs`), null before the first. */
-  let lastEvaluationMs: number | null = null;
+  // Times of the latest evaluation (every rule's `lastEvaluationMs`, NaN before the first) and
+  // sweep, as fields of one object: a closure variable holding a time boxes it on every store.
+  const clock = { lastEvaluationMs: NaN, lastSweepMs: -Infinity };
   const metrics = opts.registry ? createMetrics(opts.registry, () => entries.size) : undefined;
   const timeRules = opts.timeRules ?? true;
   const collectPredictions = opts.collectPredictions ?? true;
@@ -510,9 +510,9 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
       metrics?.evalDuration.observe({ rule: rule.health.rule }, durationMs / 1000);
     }
     // Every rule is evaluated every time: one time for all (per-rule stores of a non-integer number allocated per rule).
-    lastEvaluationMs = nowMs;
-    if (nowMs - lastSweepMs >= SWEEP_INTERVAL_MS) {
-      lastSweepMs = nowMs;
+    clock.lastEvaluationMs = nowMs;
+    if (nowMs - clock.lastSweepMs >= SWEEP_INTERVAL_MS) {
+      clock.lastSweepMs = nowMs;
       sweep(nowMs);
     }
     if (metrics) {
@@ -593,11 +593,11 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   /** Forgets series unseen for EVICT_AFTER_WINDOWS windows whose alerts are all inactive. */
   function sweep(nowMs: number): void {
     let evicted = 0;
-    for (const [key, entry] of entries) {
+    for (const entry of entries.values()) {
       if (!isStale(entry, nowMs)) continue;
       for (const b of entry.bindings) b.dead = true;
       for (const [model, slot] of entry.slots) model.release(slot);
-      entries.delete(key);
+      entries.delete(entry.key);
       evicted++;
     }
     if (evicted === 0) return;
@@ -630,6 +630,7 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
   }
 
   function ruleHealth(): RuleHealth[] {
+    const lastEvaluationMs = Number.isNaN(clock.lastEvaluationMs) ? null : clock.lastEvaluationMs;
     return rules.map((r) => ({ ...r.health, lastEvaluationMs, series: r.bindings.length }));
   }
 
