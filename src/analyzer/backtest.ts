@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
 import type { Alert, AlertState, Severity } from "../core/contracts.js";
-import type { ColumnHead, PointColumns } from "../core/columns.js";
 import type { Point, SeriesInfo } from "../core/point.js";
 import { isColumns, type SampleBatch } from "./backtest-input.js";
 import { createAnalyzer } from "./engine.js";
@@ -83,25 +82,17 @@ export async function* backtest(batches: AsyncIterable<SampleBatch>, opts: Backt
   // With an evaluation at every boundary, the engine sweeps every `sweepStepMs` from `lastSweepMs`.
   const sweepStepMs = ceilTo(ENGINE_SWEEP_INTERVAL_MS, intervalMs);
   let lastSweepMs = -Infinity;
-  // Samples up to the next evaluation. Writing them sooner would observe the same samples in
-  // the same order; batching them saves calls.
+  // Points up to the next evaluation. Writing them sooner would observe the same samples in the
+  // same order; batching them saves calls. (Columns are written in place, a range at a time.)
   const pending: Point[] = [];
-  const pendingColumns = new PendingColumns();
   let nextEvalMs = NaN;
   let newestMs = -Infinity;
 
-  const flush = (): void => {
+  const evaluate = (nowMs: number): BacktestTransition[] => {
     if (pending.length > 0) {
       analyzer.write(pending);
       pending.length = 0;
     }
-    if (pendingColumns.count > 0) {
-      analyzer.writeColumns(pendingColumns);
-      pendingColumns.clear();
-    }
-  };
-  const evaluate = (nowMs: number): BacktestTransition[] => {
-    flush();
     stats.evaluations++;
     stats.clockMs = nowMs;
     if (nowMs - lastSweepMs >= ENGINE_SWEEP_INTERVAL_MS) lastSweepMs = nowMs;
@@ -113,98 +104,39 @@ export async function* backtest(batches: AsyncIterable<SampleBatch>, opts: Backt
     const columns = isColumns(batch) ? batch : undefined;
     const points = isColumns(batch) ? undefined : batch;
     const count = columns ? columns.count : (points as readonly Point[]).length;
-    // Kinds and column tables do not mix in one pending batch.
-    if (columns ? pending.length > 0 || !pendingColumns.accepts(columns) : pendingColumns.count > 0) flush();
-    // Index loops and a cursor over the values: this runs per sample.
+    // Points waiting from an earlier batch go first.
+    if (columns && pending.length > 0) {
+      analyzer.write(pending);
+      pending.length = 0;
+    }
+    // Columns not yet written: points [from, i), their values from `fromValue`; point i's start at `value`.
+    let from = 0;
+    let fromValue = 0;
     let value = 0;
+    // Index loops: this runs per sample.
     for (let i = 0; i < count; i++) {
       const t = columns ? (columns.timesMs[i] as number) : (points![i] as Point).timeMs;
       if (Number.isNaN(nextEvalMs)) nextEvalMs = ceilTo(t, intervalMs);
       while (t > nextEvalMs) {
+        if (columns && i > from) {
+          analyzer.writeColumns(columns, from, i, fromValue);
+          from = i;
+          fromValue = value;
+        }
         if (nextEvalMs > newestMs + quietAfterMs) nextEvalMs = quietJump(nextEvalMs, t, lastSweepMs, sweepStepMs);
         const transitions = evaluate(nextEvalMs);
         for (let k = 0; k < transitions.length; k++) yield transitions[k] as BacktestTransition;
         nextEvalMs += intervalMs;
       }
-      if (columns) value = pendingColumns.add(columns, i, value);
+      if (columns) value += (columns.fieldNames[columns.shapeIds[i] as number] as readonly string[]).length;
       else pending.push(points![i] as Point);
       if (t > newestMs) newestMs = t;
     }
+    // Ranges index one batch's arrays: its rest is written before the next batch.
+    if (columns && count > from) analyzer.writeColumns(columns, from, count, fromValue);
     stats.samples += count;
   }
   if (!Number.isNaN(nextEvalMs)) yield* evaluate(nextEvalMs);
-}
-
-/**
- * Points copied out of column batches until the next evaluation (typed arrays, grown as
- * needed, reused): one write per evaluation and no object per sample. Holds points of one set
- * of column tables (`heads`, `fieldNames`) at a time.
- */
-class PendingColumns implements PointColumns {
-  count = 0;
-  heads: ReadonlyArray<ColumnHead | undefined> = [];
-  fieldNames: ReadonlyArray<readonly string[] | undefined> = [];
-  headIds: Int32Array = new Int32Array(64);
-  shapeIds: Int32Array = new Int32Array(64);
-  timesMs: Float64Array = new Float64Array(64);
-  values: Float64Array = new Float64Array(64);
-  readonly others: Array<[number, string | boolean]> = [];
-  private valueCount = 0;
-  /** Index into the source batch's `others` (values are copied in order). */
-  private otherAt = 0;
-
-  /** Whether points of `c` may join the pending ones. */
-  accepts(c: PointColumns): boolean {
-    return this.count === 0 || (c.heads === this.heads && c.fieldNames === this.fieldNames);
-  }
-
-  /** Copies point `i` of `c`, whose values start at `first`; returns where the next point's values start. */
-  add(c: PointColumns, i: number, first: number): number {
-    if (this.count === 0) {
-      this.heads = c.heads;
-      this.fieldNames = c.fieldNames;
-    }
-    if (i === 0) this.otherAt = 0;
-    const shape = c.shapeIds[i] as number;
-    const width = (c.fieldNames[shape] as readonly string[]).length;
-    const n = this.count;
-    if (n === this.timesMs.length) {
-      this.headIds = growInt32(this.headIds);
-      this.shapeIds = growInt32(this.shapeIds);
-      this.timesMs = growFloat64(this.timesMs, n + 1);
-    }
-    while (this.valueCount + width > this.values.length) this.values = growFloat64(this.values, this.valueCount + width);
-    this.headIds[n] = c.headIds[i] as number;
-    this.shapeIds[n] = shape;
-    this.timesMs[n] = c.timesMs[i] as number;
-    const end = first + width;
-    for (let v = first; v < end; v++) this.values[this.valueCount + v - first] = c.values[v] as number;
-    for (let o = c.others[this.otherAt]; o !== undefined && o[0] < end; o = c.others[++this.otherAt]) {
-      if (o[0] >= first) this.others.push([this.valueCount + o[0] - first, o[1]]);
-    }
-    this.valueCount += width;
-    this.count = n + 1;
-    return end;
-  }
-
-  clear(): void {
-    this.count = 0;
-    this.valueCount = 0;
-    // Setting an array's length is a call even when it is already 0 (this runs per evaluation).
-    if (this.others.length > 0) this.others.length = 0;
-  }
-}
-
-function growInt32(a: Int32Array): Int32Array {
-  const b = new Int32Array(a.length * 2);
-  b.set(a);
-  return b;
-}
-
-function growFloat64(a: Float64Array, atLeast: number): Float64Array {
-  const b = new Float64Array(Math.max(a.length * 2, atLeast));
-  b.set(a);
-  return b;
 }
 
 /** In a quiet gap: the last boundary before `t` on the live loop's sweep schedule (or `nextEvalMs` if none is later). */

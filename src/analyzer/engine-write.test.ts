@@ -69,8 +69,11 @@ function keptTagsFeeder(): (a: Analyzer, points: readonly Point[], step: number)
   };
 }
 
-/** Ingest-like producer: one heads table and one field-names table kept across batches of 5 points. */
-function columnsFeeder(): (a: Analyzer, points: readonly Point[]) => void {
+/**
+ * Ingest-like producer: one heads table and one field-names table kept across batches of 5 points;
+ * `inRanges` writes each batch as ranges of 2 and 3 points (as a replay does up to each evaluation).
+ */
+function columnsFeeder(inRanges = false): (a: Analyzer, points: readonly Point[]) => void {
   const heads: ColumnHead[] = [];
   const headIds = new Map<string, number>();
   const fieldNames: string[][] = [];
@@ -91,7 +94,9 @@ function columnsFeeder(): (a: Analyzer, points: readonly Point[]) => void {
       const others: Array<[number, string | boolean]> = [];
       const hs: number[] = [];
       const ss: number[] = [];
+      const firstValues: number[] = [];
       for (const p of chunk) {
+        firstValues.push(values.length);
         hs.push(idOf(headIds, heads, `${p.measurement} ${JSON.stringify(p.tags)}`, () => ({ measurement: p.measurement, tags: Object.freeze({ ...p.tags }) })));
         const names = Object.keys(p.fields);
         ss.push(idOf(shapeIds, fieldNames, names.join(","), () => names));
@@ -111,7 +116,12 @@ function columnsFeeder(): (a: Analyzer, points: readonly Point[]) => void {
         values: Float64Array.from(values),
         others,
       };
-      a.writeColumns(c);
+      if (!inRanges) a.writeColumns(c);
+      else {
+        const cut = Math.min(2, c.count);
+        a.writeColumns(c, 0, cut, 0);
+        if (cut < c.count) a.writeColumns(c, cut, c.count, firstValues[cut]);
+      }
     }
   };
 }
@@ -119,7 +129,8 @@ function columnsFeeder(): (a: Analyzer, points: readonly Point[]) => void {
 describe("analyzer write path", () => {
   const modes = [
     { name: "write(), tags objects kept, batch order changing", feeder: keptTagsFeeder },
-    { name: "writeColumns(), heads and shapes kept across batches", feeder: columnsFeeder },
+    { name: "writeColumns(), heads and shapes kept across batches", feeder: () => columnsFeeder() },
+    { name: "writeColumns() in ranges of a batch", feeder: () => columnsFeeder(true) },
   ];
 
   it.each(modes)("$name: models see what one point per call shows them", ({ feeder }) => {

@@ -62,8 +62,11 @@ const QUIET: EvaluationResult = Object.freeze({ predictions: NONE, transitions: 
 export interface Analyzer extends PointSink, ColumnSink {
   /** Observes points: updates the model of every (rule, series) whose match fits. */
   write(points: readonly Point[]): void;
-  /** Observes points given as columns, exactly as `write` would observe them. */
-  writeColumns(columns: PointColumns): void;
+  /**
+   * Observes points given as columns, exactly as `write` would observe them: all of them, or
+   * points [from, to) whose values start at `firstValue` (a replay writing up to each evaluation).
+   */
+  writeColumns(columns: PointColumns, from?: number, to?: number, firstValue?: number): void;
   /** Predicts every watched series at `nowMs` and advances alert lifecycles. */
   evaluate(nowMs: number): EvaluationResult;
   /** Latest prediction per (rule, series), by ETA ascending, nulls last. */
@@ -445,12 +448,12 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     return shapes;
   }
 
-  function writeColumns(c: PointColumns): void {
+  function writeColumns(c: PointColumns, from = 0, to = c.count, firstValue = 0): void {
     let samples = 0;
-    let v = 0;
+    let v = firstValue;
     let byHead = headRoutes(c.heads);
     const shapes = shapesOf(c.fieldNames);
-    for (let i = 0; i < c.count; i++) {
+    for (let i = from; i < to; i++) {
       const shape = shapes.base(c.shapeIds[i] as number, c.fieldNames);
       const positions = shapes.table;
       const first = v;
