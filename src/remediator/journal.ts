@@ -166,10 +166,15 @@ export class Journal {
     return record;
   }
 
-  /** Reads matching records, oldest first; unparsable lines are skipped and counted in a warning. */
+  /**
+   * Reads matching records, oldest first; unparsable lines are skipped and counted in a warning.
+   * With a `limit` the file is read from its end, only as far back as the newest matches reach
+   * (the API's queries: a long journal is not read whole per request).
+   */
   read(query: JournalQuery = {}): JournalRecord[] {
-    const buf = readFileSync(this.file);
     const kinds = query.kind === undefined ? undefined : new Set<string>(typeof query.kind === "string" ? [query.kind] : query.kind);
+    if (query.limit !== undefined) return this.readNewest(query, query.limit, kinds);
+    const buf = readFileSync(this.file);
     const records: JournalRecord[] = [];
     const skippedOffsets: number[] = [];
     let start = 0;
@@ -184,7 +189,23 @@ export class Journal {
       start = end + 1;
     }
     this.warnSkipped(skippedOffsets);
-    return query.limit === undefined ? records : records.slice(-query.limit);
+    return records;
+  }
+
+  /** The newest `limit` matching records, oldest first, read backwards from the end. */
+  private readNewest(query: JournalQuery, limit: number, kinds: ReadonlySet<string> | undefined): JournalRecord[] {
+    const newestFirst: JournalRecord[] = [];
+    const skippedOffsets: number[] = [];
+    if (limit > 0) {
+      for (const { offset, text } of this.linesBackward(fstatSync(this.fd).size)) {
+        if (text === "") continue;
+        const record = parseLine(text);
+        if (record === undefined) skippedOffsets.push(offset);
+        else if (matches(record, query, kinds) && newestFirst.push(record) >= limit) break;
+      }
+    }
+    this.warnSkipped(skippedOffsets);
+    return newestFirst.reverse();
   }
 
   close(): void {
@@ -222,28 +243,40 @@ export class Journal {
     if (!terminated) this.write("\n");
   }
 
-  /** The last line of the file, read backwards in chunks so a large journal is not read whole. */
+  /** The last line of the file (at least one byte long), and whether a newline ends it. */
   private lastLine(size: number): { offset: number; text: string; terminated: boolean } {
     const last = Buffer.alloc(1);
     readSync(this.fd, last, 0, 1, size - 1);
-    const terminated = last[0] === 0x0a;
-    const end = terminated ? size - 1 : size;
-    let chunks: Buffer[] = [];
-    let pos = end;
+    const { offset, text } = this.linesBackward(size).next().value as { offset: number; text: string };
+    return { offset, text, terminated: last[0] === 0x0a };
+  }
+
+  /**
+   * The first `size` bytes' lines, last first, with their byte offsets: read backwards in chunks,
+   * so the tail of a large journal costs only the tail. A final newline ends the last line (it
+   * starts no empty one); lines split only at newline bytes, so multi-byte characters stay whole.
+   */
+  private *linesBackward(size: number): Generator<{ offset: number; text: string }> {
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    readSync(this.fd, last, 0, 1, size - 1);
+    // Bytes before `pos` are unread; `pieces` hold the current line's bytes read so far, in order.
+    let pos = last[0] === 0x0a ? size - 1 : size;
+    let pieces: Buffer[] = [];
     while (pos > 0) {
       const len = Math.min(TAIL_CHUNK_BYTES, pos);
       const chunk = Buffer.alloc(len);
       readSync(this.fd, chunk, 0, len, pos - len);
-      const nl = chunk.lastIndexOf(0x0a);
-      if (nl !== -1) {
-        chunks = [chunk.subarray(nl + 1), ...chunks];
-        pos = pos - len + nl + 1;
-        break;
+      let stop = len;
+      for (let nl = chunk.lastIndexOf(0x0a, stop - 1); nl !== -1; nl = stop > 0 ? chunk.lastIndexOf(0x0a, stop - 1) : -1) {
+        yield { offset: pos - len + nl + 1, text: Buffer.concat([chunk.subarray(nl + 1, stop), ...pieces]).toString("utf8") };
+        pieces = [];
+        stop = nl;
       }
-      chunks = [chunk, ...chunks];
+      pieces = [chunk.subarray(0, stop), ...pieces];
       pos -= len;
     }
-    return { offset: pos, text: Buffer.concat(chunks).toString("utf8"), terminated };
+    yield { offset: 0, text: Buffer.concat(pieces).toString("utf8") };
   }
 
   private warnSkipped(offsets: readonly number[]): void {

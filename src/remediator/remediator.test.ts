@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { AnsaiError } from "../core/errors.js";
 import type { Alert, Clock } from "../core/contracts.js";
 import { remediationConfigSchema } from "./config.js";
-import { Journal, type JournalKind, type JournalRecord } from "./journal.js";
+import { Journal, type JournalKind, type JournalQuery, type JournalRecord } from "./journal.js";
 import { createRemediator, type Remediator } from "./remediator.js";
 import { testAlert as alertFor } from "./test-alert.js";
 
@@ -430,6 +430,25 @@ describe("journal", () => {
     j.append(entry(2));
     expect(j.read().map((r) => r.timeMs)).toEqual([1, 2]);
     expect(warnings).toEqual([expect.objectContaining({ skippedLines: 2 })]);
+  });
+
+  it("with a limit reads from the end what a whole read would give, across chunks, multi-byte text and bad lines", () => {
+    const { warnings, log: spy } = capture();
+    const j = Journal.open(mkdtempSync(path.join(TMP, "ansai-journal-")), spy);
+    // ~1 MB: many 64 KiB chunks, records with multi-byte text straddling their edges.
+    for (let t = 1; t <= 4000; t++) {
+      j.append({ ...entry(t), action: t % 3 ? "clean" : "restart", target: t % 7 ? `/var/log/café-☃-${t}` : "t", detail: "é".repeat(t % 50) });
+      if (t === 2500) appendFileSync(j.file, "garbage\n\n");
+    }
+    const queries: JournalQuery[] = [{}, { action: "restart" }, { target: "t" }, { sinceMs: 3990 }, { action: "restart", sinceMs: 2000 }, { kind: "started" }];
+    for (const q of queries) {
+      const whole = j.read(q);
+      for (const limit of [1, 7, 100, 1600, 10_000]) expect(j.read({ ...q, limit }), `${JSON.stringify(q)} limit ${limit}`).toEqual(whole.slice(-limit));
+    }
+    expect(j.read({ limit: 3 }).map((r) => r.timeMs)).toEqual([3998, 3999, 4000]);
+    expect(j.read({ limit: 0 })).toEqual([]);
+    // The bad line is warned about once, whether a whole read or a backward one found it.
+    expect(warnings).toEqual([expect.objectContaining({ skippedLines: 1 })]);
   });
 
   it("filters by time, action, target, kind and run, newest last", () => {
