@@ -17,7 +17,7 @@ import { columnsToPoints, takesColumns, type PointColumns } from "./core/columns
 import { AnsaiError, ErrorCodes } from "./core/errors.js";
 import { Journal } from "./remediator/journal.js";
 import { Silences } from "./remediator/silences.js";
-import { createNotifierDispatcher, createNotifiers } from "./notifier/index.js";
+import { createNotifierDispatcher, createNotifiers, type NotifierDispatcher } from "./notifier/index.js";
 import { collectLoop, every } from "./pipeline.js";
 import { createRemediator, type Remediator } from "./remediator/remediator.js";
 import { createReports } from "./report/index.js";
@@ -28,6 +28,7 @@ import { agentDirectory, createFleetExecutor } from "./remediator/fleet.js";
 import { JobQueue } from "./remediator/jobs.js";
 import { StoreDropWatch } from "./store/drop-alert.js";
 import { AlertHistory } from "./analyzer/alert-history.js";
+import { AlertStateFile, type AlertState } from "./alert-state.js";
 import type { SelectReads } from "./store/select.js";
 
 /** How often ANSAI writes its own health (`ansai_internal`) to the store. */
@@ -119,6 +120,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     muted: (alert, nowMs) => silences.matches(alert, nowMs) !== undefined,
   });
   const history = new AlertHistory();
+  const alertState = AlertStateFile.in(dataDir, log.child({ component: "analyzer" }));
+  restoreAlertState(alertState.load(clock.nowMs()), analyzer, notifier, log);
   const jobs = new JobQueue({ clock, log: log.child({ component: "jobs" }), timeoutMs: durationMs(config.remediation.fleet.job_timeout) });
   const directory = agentDirectory(() => agents.list(), config.remediation.fleet.group_label);
   const remediator: Remediator = createRemediator({
@@ -159,6 +162,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     remediator.handle(transitions);
     remediator.tick(nowMs);
     notifier.handle(transitions, active);
+    alertState.save({ savedAtMs: nowMs, alerts: analyzer.savedAlerts(), notices: notifier.notices() });
   };
   const writeSelfPoint = async (): Promise<void> => {
     const health = analyzer.ruleHealth();
@@ -242,6 +246,8 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         await Promise.all([stopCollect(), stopEvaluate(), stopSelf()]);
         await reports.scheduler.stop();
         await notifier.close();
+        // Notices delivered while draining count too.
+        alertState.save({ savedAtMs: clock.nowMs(), alerts: analyzer.savedAlerts(), notices: notifier.notices() });
         await api.close();
         await remediator.close();
         await store.close();
@@ -304,6 +310,15 @@ async function warmUp(deps: { store: Store; analyzer: Analyzer; rules: readonly 
     }
   }
   if (samples > 0) deps.log.info({ series, samples }, "models warmed up from the store");
+}
+
+/** After a restart: pending alerts keep their `for`, firing ones stay firing and are not notified again (see alert-state.ts). */
+function restoreAlertState(state: AlertState | undefined, analyzer: Analyzer, notifier: NotifierDispatcher, log: Logger): void {
+  if (state === undefined) return;
+  const restored = analyzer.restoreAlerts(state.alerts);
+  const firing = new Set(analyzer.savedAlerts().flatMap((a) => (a.phase === "firing" ? [`${a.rule}:${a.series}`] : [])));
+  notifier.restoreNotices(state.notices, firing);
+  if (state.alerts.length > 0) log.info({ restored, saved: state.alerts.length, firing: firing.size }, "alert states restored from before the restart");
 }
 
 /** After a restart, the last batch applied per agent comes back from the store, so a retried batch is not written twice. */

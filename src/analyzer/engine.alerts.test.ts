@@ -56,3 +56,59 @@ describe("createAnalyzer alerts", () => {
     expect(a.ruleHealth()[0]!.lastDurationMs).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe("alert lifecycles across a restart", () => {
+  const tags = { host: "h1", path: "/data" };
+  const point = (i: number, v: number) => ({ measurement: "disk", tags, fields: { used_percent: v }, timeMs: T0 + i * 30 * S });
+  /** Samples 0..n-1 of a disk filling 1 %/30 s from 60 %, written and evaluated. */
+  const fill = (a: ReturnType<typeof createAnalyzer>, from: number, to: number) => {
+    const transitions: string[] = [];
+    for (let i = from; i < to; i++) {
+      a.write([point(i, 60 + i)]);
+      for (const t of a.evaluate(T0 + i * 30 * S).transitions) transitions.push(`${i} ${t.state}`);
+    }
+    return transitions;
+  };
+
+  it("a restored pending alert keeps its for; a restored firing one stays firing without a transition, then resolves", () => {
+    const before = createAnalyzer({ rules: [rule], log });
+    // Pending from the 5th sample (min_samples), 2 min `for`: firing at the 9th.
+    expect(fill(before, 0, 7)).toEqual(["4 pending"]);
+    const pending = before.savedAlerts();
+    expect(pending).toEqual([expect.objectContaining({ rule: "data_full", series: "disk,host=h1,path=/data used_percent", phase: "pending", activeSinceMs: T0 + 4 * 30 * S, firedAtMs: null })]);
+
+    // Restart: warmed up from the store (the same samples), then restored.
+    const after = createAnalyzer({ rules: [rule], log });
+    for (let i = 0; i < 7; i++) after.write([point(i, 60 + i)]);
+    expect(after.restoreAlerts(JSON.parse(JSON.stringify(pending)))).toBe(1);
+    // Shown at once, as it was, before any evaluation.
+    expect(after.alerts().map((x) => [x.state, x.activeSinceMs])).toEqual([["pending", T0 + 4 * 30 * S]]);
+    // Fires when its `for` counted from before the restart is over, not 2 min after the restart.
+    expect(fill(after, 7, 12)).toEqual(["8 firing"]);
+
+    const firing = after.savedAlerts();
+    const again = createAnalyzer({ rules: [rule], log });
+    for (let i = 0; i < 12; i++) again.write([point(i, 60 + i)]);
+    expect(again.restoreAlerts(firing)).toBe(1);
+    expect(fill(again, 12, 14)).toEqual([]);
+    expect(again.alerts().map((x) => [x.state, x.firedAtMs])).toEqual([["firing", T0 + 8 * 30 * S]]);
+    // The disk stops filling: the alert resolves, with a transition.
+    const resolved: string[] = [];
+    for (let i = 14; i < 60 && resolved.length === 0; i++) {
+      again.write([point(i, 73)]);
+      for (const t of again.evaluate(T0 + i * 30 * S).transitions) resolved.push(t.state);
+    }
+    expect(resolved).toEqual(["resolved"]);
+  });
+
+  it("restores nothing for a rule no longer configured or a series not seen since the restart", () => {
+    const a = createAnalyzer({ rules: [rule], log });
+    const saved = { rule: "data_full", series: "disk,host=h1,path=/data used_percent", phase: "firing", activeSinceMs: T0, firedAtMs: T0, shownAtMs: T0 } as const;
+    const prediction = { rule: "data_full", series: saved.series, tags, field: "used_percent", value: 1, threshold: 100, etaMs: null, etaLowMs: null, etaHighMs: null } as never;
+    expect(a.restoreAlerts([{ ...saved, prediction }])).toBe(0);
+    a.write([point(0, 60)]);
+    expect(a.restoreAlerts([{ ...saved, rule: "gone", prediction }])).toBe(0);
+    expect(a.restoreAlerts([{ ...saved, prediction }])).toBe(1);
+    expect(a.alerts().map((x) => x.state)).toEqual(["firing"]);
+  });
+});

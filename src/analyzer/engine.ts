@@ -74,6 +74,30 @@ export interface Analyzer extends PointSink, ColumnSink {
   /** Pending, firing and recently resolved alerts. */
   alerts(): Alert[];
   ruleHealth(): RuleHealth[];
+  /** Lifecycles of the pending and firing alerts, to carry across a restart. */
+  savedAlerts(): SavedAlert[];
+  /**
+   * Restores saved lifecycles after a restart, once the models are warmed up from the store: a
+   * pending alert keeps counting its `for` from when it began, a firing one stays firing without
+   * a new transition. Alerts of series the analyzer has not seen (none recently in the store) and
+   * of rules no longer configured are dropped. Returns how many were restored.
+   */
+  restoreAlerts(saved: readonly SavedAlert[]): number;
+}
+
+/** A pending or firing alert's lifecycle as saved across a restart (times in ms). */
+export interface SavedAlert {
+  rule: string;
+  /** The series key the rule watches. */
+  series: string;
+  phase: "pending" | "firing";
+  activeSinceMs: number;
+  firedAtMs: number | null;
+  /** While firing: since when its condition has not held (`keep_firing_for`). */
+  quietSinceMs?: number;
+  /** The prediction the alert showed, and when it was made: shown again until the next evaluation. */
+  prediction: Prediction;
+  shownAtMs: number;
 }
 
 
@@ -637,7 +661,50 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
     return rules.map((r) => ({ ...r.health, lastEvaluationMs, series: r.bindings.length }));
   }
 
-  return { write, writeColumns, evaluate, predictions, alerts, ruleHealth };
+  function savedAlerts(): SavedAlert[] {
+    const out: SavedAlert[] = [];
+    // Pending and firing alerts are all active (shown).
+    for (const b of active) {
+      const lc = b.lifecycle;
+      if ((lc.phase !== "pending" && lc.phase !== "firing") || b.shown === null) continue;
+      const saved: SavedAlert = {
+        rule: b.rule.hot.name,
+        series: b.entry.key,
+        phase: lc.phase,
+        activeSinceMs: lc.activeSinceMs ?? b.shownAtMs,
+        firedAtMs: lc.firedAtMs,
+        prediction: b.shown,
+        shownAtMs: b.shownAtMs,
+      };
+      if (lc.quietSinceMs !== undefined) saved.quietSinceMs = lc.quietSinceMs;
+      out.push(saved);
+    }
+    return out;
+  }
+
+  function restoreAlerts(saved: readonly SavedAlert[]): number {
+    let n = 0;
+    for (const a of saved) {
+      const b = rules.find((r) => r.hot.name === a.rule)?.bindings.find((x) => x.entry.key === a.series);
+      if (b === undefined || b.lifecycle.phase !== "inactive") continue;
+      const lc: AlertLifecycle = { phase: a.phase, activeSinceMs: a.activeSinceMs, firedAtMs: a.firedAtMs, resolvedAtMs: null };
+      if (a.quietSinceMs !== undefined) lc.quietSinceMs = a.quietSinceMs;
+      b.lifecycle = lc;
+      b.shown = a.prediction;
+      b.shownAtMs = a.shownAtMs;
+      b.alert = null;
+      active.add(b);
+      n++;
+    }
+    return n;
+  }
+
+  return { write, writeColumns, evaluate, predictions, alerts, ruleHealth, savedAlerts, restoreAlerts };
+}
+
+/** An alert's id: its rule and series. */
+function alertId(rule: RuleRuntime, entry: SeriesEntry): string {
+  return `${rule.hot.name}:${entry.key}`;
 }
 
 /** Whether every alert of a series is inactive and it has been unseen for EVICT_AFTER_WINDOWS windows of each of its rules. */
@@ -722,7 +789,7 @@ function alertState(lc: AlertLifecycle): Alert["state"] {
 function toAlert(rule: RuleRuntime, b: Binding, lc: AlertLifecycle, p: Prediction, nowMs: number): Alert {
   const spec = rule.compiled.spec;
   return {
-    id: `${spec.name}:${b.entry.key}`,
+    id: alertId(rule, b.entry),
     rule: spec.name,
     severity: spec.severity,
     state: alertState(lc),

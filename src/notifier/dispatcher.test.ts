@@ -291,3 +291,51 @@ async function vi_waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
   expect(cond()).toBe(true);
 }
+
+describe("notifier dispatcher across a restart", () => {
+  it("repeats a restored firing alert a repeat interval after its last notice, sends its resolution, and sends now what a notifier had not received", async () => {
+    const clock = manualClock();
+    const before = recorder("rec");
+    const first = createNotifierDispatcher({ notifiers: [before], log: quietLog, clock, defaultHost: "h" });
+    first.handle([testAlert({ state: "firing" })]);
+    await first.idle();
+    expect(before.sent).toEqual(["web-01 firing: /var=firing"]);
+    const saved = first.notices();
+    expect(saved).toEqual({ rec: [{ id: testAlert({ state: "firing" }).id, lastMs: 0 }] });
+    await first.close();
+
+    // The restart, an hour later, with a second notifier that never saw the alert.
+    clock.set(1 * H);
+    const rec = recorder("rec");
+    const added = recorder("added");
+    const d = createNotifierDispatcher({ notifiers: [rec, added], log: quietLog, clock, defaultHost: "h" });
+    d.restoreNotices({ ...saved, gone: [{ id: "x", lastMs: 0 }] }, new Set([testAlert({ state: "firing" }).id]));
+    const current = [testAlert({ state: "firing" })];
+    d.handle([], current);
+    await d.idle();
+    expect(rec.sent).toEqual([]);
+    expect(added.sent).toEqual(["web-01 firing: /var=firing"]);
+    clock.set(4 * H);
+    d.handle([], current);
+    await d.idle();
+    expect(rec.sent).toEqual(["web-01 firing: /var=firing"]);
+    clock.set(5 * H);
+    d.handle([testAlert({ state: "resolved" })], []);
+    await d.idle();
+    expect(rec.sent.at(-1)).toBe("web-01 resolved: /var=resolved");
+    expect(added.sent.at(-1)).toBe("web-01 resolved: /var=resolved");
+    await d.close();
+  });
+
+  it("restores nothing for alerts the analyzer no longer has firing", async () => {
+    const clock = manualClock();
+    const rec = recorder("rec");
+    const d = createNotifierDispatcher({ notifiers: [rec], log: quietLog, clock, defaultHost: "h" });
+    d.restoreNotices({ rec: [{ id: testAlert({ state: "firing" }).id, lastMs: 0 }] }, new Set());
+    expect(d.notices()).toEqual({});
+    d.handle([testAlert({ state: "resolved" })], []);
+    await d.idle();
+    expect(rec.sent).toEqual([]);
+    await d.close();
+  });
+});

@@ -57,11 +57,22 @@ export interface NotifierDispatcher {
    * Call it on every evaluation, even with no transitions: repeats are decided here.
    */
   handle(transitions: readonly Alert[], current?: readonly Alert[]): void;
+  /** The firing alerts each notifier received, by notifier name, to carry across a restart. */
+  notices(): SavedNotices;
+  /**
+   * After a restart, with the alerts the analyzer restored as firing (`stillFiring`, by id): a
+   * notifier that received one before (`saved`) repeats it a repeat interval after its last
+   * notice, not at once; one that had not gets it now. Their resolutions are sent.
+   */
+  restoreNotices(saved: SavedNotices, stillFiring: ReadonlySet<string>): void;
   /** Resolves when every queue is empty and nothing is in flight. */
   idle(): Promise<void>;
   /** Stops taking work, drains the queues for up to `drainTimeoutMs` (default 10 s), then aborts what is left. */
   close(drainTimeoutMs?: number): Promise<void>;
 }
+
+/** Per notifier name: the alerts it received as firing, and when that notice was last queued (ms). */
+export type SavedNotices = Record<string, Array<{ id: string; lastMs: number }>>;
 
 /** What one notifier knows of one alert. */
 interface SentState {
@@ -125,6 +136,8 @@ export function createNotifierDispatcher(opts: DispatcherOptions): NotifierDispa
   }));
   /** Alerts firing now, by id: the ones repeats are made of. */
   const firing = new Map<string, Alert>();
+  /** Restored after a restart as firing and notified, until the analyzer's current alerts show them (no transition will). */
+  const restoredFiring = new Set<string>();
   const abort = new AbortController();
   let closing = false;
 
@@ -136,9 +149,13 @@ export function createNotifierDispatcher(opts: DispatcherOptions): NotifierDispa
       if (a.state === "firing") firing.set(a.id, a);
       if (a.state !== "resolved") continue;
       firing.delete(a.id);
+      restoredFiring.delete(a.id);
       resolved.push(a);
     }
-    for (const a of current) if (a.state === "firing" && firing.has(a.id)) firing.set(a.id, a);
+    for (const a of current) {
+      if (a.state !== "firing" || !(firing.has(a.id) || restoredFiring.delete(a.id))) continue;
+      firing.set(a.id, a);
+    }
     for (const lane of lanes) plan(lane, resolved, nowMs);
   }
 
@@ -261,7 +278,27 @@ export function createNotifierDispatcher(opts: DispatcherOptions): NotifierDispa
     }
   }
 
-  return { handle, idle, close };
+  function notices(): SavedNotices {
+    const out: SavedNotices = {};
+    for (const lane of lanes) {
+      const delivered = [...lane.sent].filter(([, st]) => st.delivered).map(([id, st]) => ({ id, lastMs: st.lastMs }));
+      if (delivered.length > 0) out[lane.notifier.name] = delivered;
+    }
+    return out;
+  }
+
+  function restoreNotices(saved: SavedNotices, stillFiring: ReadonlySet<string>): void {
+    // All of them: a notifier that had not received one (its notice failed before the restart) gets it now.
+    for (const id of stillFiring) restoredFiring.add(id);
+    for (const lane of lanes) {
+      for (const { id, lastMs } of saved[lane.notifier.name] ?? []) {
+        if (!stillFiring.has(id) || lane.sent.has(id)) continue;
+        lane.sent.set(id, { lastMs, delivered: true, inFlight: 0 });
+      }
+    }
+  }
+
+  return { handle, notices, restoreNotices, idle, close };
 }
 
 /** Waits `ms`, or less when the signal aborts. */

@@ -5,7 +5,7 @@ import { createEmailNotifier } from "./email.js";
 import type { Notifier } from "./notifier.js";
 import { createWebhookNotifier } from "./webhook.js";
 
-export { createNotifierDispatcher, type NotifierDispatcher, type DispatcherOptions, type RetryPolicy } from "./dispatcher.js";
+export { createNotifierDispatcher, type NotifierDispatcher, type DispatcherOptions, type RetryPolicy, type SavedNotices } from "./dispatcher.js";
 export { notifierConfigSchema, type NotifierConfig } from "./config.js";
 export { NotifyError, type Notifier, type NotificationBatch } from "./notifier.js";
 
