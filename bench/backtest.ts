@@ -116,7 +116,7 @@ const rate = (ms: number): string => `${Math.round(SAMPLES / (ms / 1000)).toLoca
 const dir = mkdtempSync(path.join(tmpdir(), "ansai-bench-backtest-"));
 try {
   console.log(`In process: runBacktest from ${inProcessCode}.\n`);
-  console.log("| series | samples | interval | CSV size | in process (runBacktest) | end to end (node dist/cli/main.js) | transitions | peak RSS |");
+  console.log("| series | samples | interval | CSV size | in process (runBacktest) | end to end (node dist/cli/main.js) | transitions | peak RSS (this process so far) |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const c of CASES) {
     const file = path.join(dir, `${c.what.replace(" ", "-")}-${c.stepMs}.csv`);

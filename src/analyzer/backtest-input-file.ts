@@ -120,7 +120,7 @@ async function* workerBatches(path: string, opts: FileReadOptions): AsyncGenerat
     series: opts.series,
     precision: opts.precision,
     chunkBytes: opts.workerChunkBytes ?? DEFAULT_WORKER_CHUNK_BYTES,
-    credits: Math.max(1, opts.workerBatchesAhead ?? DEFAULT_WORKER_BATCHES_AHEAD),
+    credits: Math.max(1, Math.floor(opts.workerBatchesAhead ?? DEFAULT_WORKER_BATCHES_AHEAD) || DEFAULT_WORKER_BATCHES_AHEAD),
   };
   const worker = spawnInputWorker(data);
   const events = eventQueue(worker);

@@ -120,7 +120,7 @@ export interface JournalQuery {
   target?: string;
   kind?: JournalKind | readonly JournalKind[];
   runId?: string;
-  /** The newest `limit` matching records. */
+  /** The newest `limit` matching records (none for 0). */
   limit?: number;
 }
 

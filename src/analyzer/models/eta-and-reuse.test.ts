@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateScenario, type ScenarioKind } from "../../../test/fixtures/scenarios/disks.js";
 import { generateMemoryScenario, type MemoryScenarioKind } from "../../../test/fixtures/scenarios/memory.js";
+import { seededRandom } from "../test-helpers.js";
 import { createModel, MODEL_NAMES, type ModelName } from "./index.js";
 import type { ForecastModel, TrendForecast } from "./model.js";
 
@@ -14,6 +15,7 @@ import type { ForecastModel, TrendForecast } from "./model.js";
 
 const MIN = 60_000;
 const EVERY_MS = 10_000;
+const T0 = 1_700_000_000_000;
 
 /** A series and the thresholds to ask about: the one it is about and one it is already past. */
 interface Case {
@@ -107,4 +109,60 @@ describe("models with eta: eta equals predict's ETA, and forecasts without a new
       if (!["gc-flat", "deploy-step", "warmup"].includes(kind)) expect(r.etas).toBeGreaterThan(0);
     });
   }
+});
+
+describe("models with eta under irregular use: late and NaN samples, restarts, slot reuse, time going back", () => {
+  const withEta = MODEL_NAMES.filter((n) => createModel(n, 60 * MIN).eta !== undefined);
+
+  it.each(withEta)("%s: reused forecasts equal fresh ones, and eta equals predict's ETA", (name) => {
+    const windowMs = SUITES[name]!.windowMs;
+    const rand = seededRandom(7);
+    const reusing = createModel(name, windowMs);
+    const fresh = createModel(name, windowMs);
+    const decoy = fresh.allocate();
+    // Slot pairs holding the same samples in both models.
+    const slots = [0, 1, 2].map(() => [reusing.allocate(), fresh.allocate()] as [number, number]);
+    const mismatches: string[] = [];
+    let t = T0;
+    let level = 50;
+    let k = 0;
+    for (let step = 0; step < 20_000 && mismatches.length < 3; step++) {
+      // Mostly the same slot in a row: a reuse needs forecasts of one slot with its changes between them.
+      if (rand() < 0.2) k = Math.floor(rand() * slots.length);
+      const [r, f] = slots[k]!;
+      const u = rand();
+      if (u < 0.5) {
+        // A sample: mostly on time, some late, some after a gap longer than the window, some NaN.
+        const last = reusing.lastTimeMs(r);
+        const late = rand() < 0.1 && !Number.isNaN(last);
+        const gap = rand() < 0.002 ? 2 * windowMs : 0;
+        t += late ? 0 : 30_000 + gap;
+        level += (rand() - 0.4) * 0.5 - (rand() < 0.01 ? 20 : 0);
+        const v = rand() < 0.01 ? NaN : late ? level + 5 : level;
+        const at = late ? last - 20_000 : t;
+        reusing.observe(r, at, v);
+        fresh.observe(f, at, v);
+        // The decoy needs samples: a forecast of an empty slot returns before it fits anything.
+        fresh.observe(decoy, at, v);
+      } else if (u < 0.501) {
+        // The slot is released and handed out again (to a new series).
+        reusing.release(r);
+        fresh.release(f);
+        slots[k] = [reusing.allocate(), fresh.allocate()];
+      } else {
+        // A forecast now, a little later or earlier, against assorted thresholds and minimum samples.
+        const at = t + Math.floor((rand() - 0.2) * 120_000);
+        const threshold = [100, 60, level - 1, Infinity, NaN][Math.floor(rand() * 5)]!;
+        const minSamples = [undefined, 3, 20][Math.floor(rand() * 3)];
+        const horizonMs = rand() < 0.5 ? 4 * 60 * MIN : 24 * 60 * MIN;
+        const eta = (reusing.eta as NonNullable<ForecastModel["eta"]>).call(reusing, r, at, threshold, horizonMs, minSamples);
+        const reused = reusing.predict(r, at, threshold, horizonMs, minSamples);
+        fresh.predict(decoy, at, threshold, horizonMs, minSamples);
+        const made = fresh.predict(f, at, threshold, horizonMs, minSamples);
+        if (!same(reused, made)) mismatches.push(`step ${step}: predict differs`);
+        if (!Object.is(eta, reused?.etaMs ?? NaN)) mismatches.push(`step ${step}: eta ${eta} vs ${reused?.etaMs}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
 });
