@@ -258,13 +258,15 @@ export class LinearTrend {
    * `minSamples` samples, its latest sample is older than the window, or the fit is degenerate.
    */
   predict(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples = 3): TrendForecast | undefined {
-    const k = this.fitAt(slot, nowMs, minSamples);
-    if (k < 0) return undefined;
     const b = slot * STRIDE;
-    const n = this.state[b + COUNT]!;
+    const n = this.state[b + COUNT] ?? 0;
+    if (n < Math.max(minSamples, MIN_EFFECTIVE)) return undefined;
     const lastT = this.state[b + LAST_T]!;
     const lastV = this.state[b + LAST_V]!;
     const uNow = Math.max(0, nowMs - lastT);
+    if (uNow > this.windowMs) return undefined;
+    const k = this.chooseScale(slot, uNow, Math.abs(lastV));
+    if (k < 0) return undefined;
     const f = this.fits[k]!;
     const { neff, slope, tbar, mean, c } = f;
     const theta = threshold - lastV;
@@ -340,31 +342,28 @@ export class LinearTrend {
 
   /** Fits every scale of a slot (or moves the last fits of this slot to uNow) and returns the Lepski choice, or -1 when none is usable. */
   private chooseScale(slot: number, uNow: number, magnitude: number): number {
+    const reuse = slot === this.fitSlot;
     let anyValid = false;
-    // Each scale's tolerances as a shorter scale, computed once (not once per longer scale): the same sums in the same order.
-    // The longest scale is never the shorter one of a pair. The slope's depends on the fit alone.
-    const slopeSe = this.slopeTolBase;
-    if (slot === this.fitSlot) {
-      for (let k = 0; k < SCALES; k++) {
-        const f = this.fits[k]!;
-        if (f.valid) levelAt(f, uNow);
-        anyValid = f.valid || anyValid;
-      }
-    } else {
-      for (let k = 0; k < SCALES; k++) anyValid = this.fitScale(slot, k, uNow) || anyValid;
-      this.fitSlot = slot;
-      for (let j = 1; j < SCALES; j++) {
-        const fj = this.fits[j]!;
-        if (fj.valid) slopeSe[j] = LEPSKI_Z * Math.sqrt(fj.s2 * fj.c);
+    for (let k = 0; k < SCALES; k++) {
+      if (!reuse) anyValid = this.fitScale(slot, k, uNow) || anyValid;
+      else if (this.fits[k]!.valid) {
+        levelAt(this.fits[k]!, uNow);
+        anyValid = true;
       }
     }
+    this.fitSlot = slot;
     if (!anyValid) return -1;
     // Rounding slack so that noiseless data (zero standard errors) still compares equal.
     const levelEps = 1e-9 * magnitude + 1e-12;
+    // Each scale's tolerances as a shorter scale, computed once (not once per longer scale): the same sums in the same order.
+    // The longest scale is never the shorter one of a pair. The slope's depends on the fit alone: kept when the fits are.
+    const slopeSe = this.slopeTolBase;
     const levelTol = this.levelTol;
     for (let j = 1; j < SCALES; j++) {
       const fj = this.fits[j]!;
-      if (fj.valid) levelTol[j] = LEPSKI_Z * Math.sqrt(fj.levelVar) + levelEps + 1e-9 * Math.abs(fj.slope * fj.tbar);
+      if (!fj.valid) continue;
+      if (!reuse) slopeSe[j] = LEPSKI_Z * Math.sqrt(fj.s2 * fj.c);
+      levelTol[j] = LEPSKI_Z * Math.sqrt(fj.levelVar) + levelEps + 1e-9 * Math.abs(fj.slope * fj.tbar);
     }
     for (let k = 0; k < SCALES; k++) {
       const fk = this.fits[k]!;
@@ -415,7 +414,10 @@ export class LinearTrend {
     f.a = q0 / (s0 * s0);
     f.b = qx / (s0 * sxx);
     f.c = Math.max(0, qxx) / (sxx * sxx);
-    levelAt(f, uNow);
+    // As levelAt (inline: this runs per scale per forecast).
+    const x = uNow - tbar;
+    f.levelNow = mean + slope * x;
+    f.levelVar = s2 * Math.max(0, f.a + 2 * f.b * x + f.c * x * x);
     f.valid = Number.isFinite(slope) && Number.isFinite(s2);
     return f.valid;
   }
