@@ -136,7 +136,7 @@ export function createNotifierDispatcher(opts: DispatcherOptions): NotifierDispa
   }));
   /** Alerts firing now, by id: the ones repeats are made of. */
   const firing = new Map<string, Alert>();
-  /** Restored after a restart as firing and notified, until the analyzer's current alerts show them (no transition will). */
+  /** Alerts restored as firing after a restart, until the current alerts show them (no firing transition will). */
   const restoredFiring = new Set<string>();
   const abort = new AbortController();
   let closing = false;
