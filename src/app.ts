@@ -2,7 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { createAnalyzer, predictionToPoint, type Analyzer } from "./analyzer/engine.js";
+import { createAnalyzer, predictionToPoint, savedAlertId, type Analyzer } from "./analyzer/engine.js";
 import type { RuleSpec } from "./analyzer/rules.js";
 import { resolveApiSecurity } from "./api/config.js";
 import { buildApi } from "./api/server.js";
@@ -316,7 +316,7 @@ async function warmUp(deps: { store: Store; analyzer: Analyzer; rules: readonly 
 function restoreAlertState(state: AlertState | undefined, analyzer: Analyzer, notifier: NotifierDispatcher, log: Logger): void {
   if (state === undefined) return;
   const restored = analyzer.restoreAlerts(state.alerts);
-  const firing = new Set(analyzer.savedAlerts().flatMap((a) => (a.phase === "firing" ? [`${a.rule}:${a.series}`] : [])));
+  const firing = new Set(analyzer.savedAlerts().flatMap((a) => (a.phase === "firing" ? [savedAlertId(a)] : [])));
   notifier.restoreNotices(state.notices, firing);
   if (state.alerts.length > 0) log.info({ restored, saved: state.alerts.length, firing: firing.size }, "alert states restored from before the restart");
 }

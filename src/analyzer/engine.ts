@@ -704,7 +704,12 @@ export function createAnalyzer(opts: AnalyzerOptions): Analyzer {
 
 /** An alert's id: its rule and series. */
 function alertId(rule: RuleRuntime, entry: SeriesEntry): string {
-  return `${rule.hot.name}:${entry.key}`;
+  return savedAlertId({ rule: rule.hot.name, series: entry.key });
+}
+
+/** The id of a saved alert's alert: its rule and series. */
+export function savedAlertId(a: Pick<SavedAlert, "rule" | "series">): string {
+  return `${a.rule}:${a.series}`;
 }
 
 /** Whether every alert of a series is inactive and it has been unseen for EVICT_AFTER_WINDOWS windows of each of its rules. */

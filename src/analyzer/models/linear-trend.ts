@@ -258,15 +258,13 @@ export class LinearTrend {
    * `minSamples` samples, its latest sample is older than the window, or the fit is degenerate.
    */
   predict(slot: number, nowMs: number, threshold: number, horizonMs: number, minSamples = 3): TrendForecast | undefined {
+    const k = this.fitAt(slot, nowMs, minSamples);
+    if (k < 0) return undefined;
     const b = slot * STRIDE;
-    const n = this.state[b + COUNT] ?? 0;
-    if (n < Math.max(minSamples, MIN_EFFECTIVE)) return undefined;
+    const n = this.state[b + COUNT]!;
     const lastT = this.state[b + LAST_T]!;
     const lastV = this.state[b + LAST_V]!;
     const uNow = Math.max(0, nowMs - lastT);
-    if (uNow > this.windowMs) return undefined;
-    const k = this.chooseScale(slot, uNow, Math.abs(lastV));
-    if (k < 0) return undefined;
     const f = this.fits[k]!;
     const { neff, slope, tbar, mean, c } = f;
     const theta = threshold - lastV;

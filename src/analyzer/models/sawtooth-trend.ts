@@ -320,12 +320,12 @@ export class SawtoothTrend implements ForecastModel {
     return this.segLearningMs;
   }
 
-  private learningSpanMs(slot: number, seg: SegmentFit | null): number {
+  private learningSpanMs(slot: number, seg: SegmentFit): number {
     const floor = LEARNING_SPAN_OF_WINDOW * this.windowMs;
     const m = this.state;
     const b = slot * STRIDE;
     const finished = m[b + RING_HEAD]!;
-    if (seg === null || finished === 0 || !(seg.slope > 0)) return floor;
+    if (finished === 0 || !(seg.slope > 0)) return floor;
     const prevPeak = this.ring[(slot * SEGMENTS + ((finished - 1) % SEGMENTS)) * RING_STRIDE + F_END_LEVEL]!;
     const lastT = m[b + LAST_T]!;
     const trough = m[b + LAST_V]! + seg.level + seg.slope * (m[b + SEG_T0]! - lastT);
